@@ -1,0 +1,36 @@
+# Two entry points: `make demo` (train, evaluate, sample PixelCNN on binarised MNIST) and
+# `make test`. Each creates .venv with the CPU build of torch when no torch is there.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+DEMO_RUN ?= runs/demo
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+demo: setup
+	$(BIN)/genvid train pixelcnn-mnist --steps 1500 --batch-size 64 --precision bf16 \
+		--checkpoint-every 500 --out $(DEMO_RUN)
+	$(BIN)/genvid eval $(DEMO_RUN)
+	$(BIN)/genvid sample $(DEMO_RUN) --n 36 --out $(DEMO_RUN)/samples.png
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench: setup
+	$(BIN)/python bench/pixelcnn_throughput.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,150 @@
+"""PixelCNN (van den Oord, Kalchbrenner & Kavukcuoglu 2016, arXiv 1601.06759, section 3.4).
+
+A 7x7 mask-A convolution, residual blocks of masked 3x3 mask-B convolutions (figure 5:
+1x1 2h -> h, 3x3 h -> h, 1x1 h -> 2h, each after a ReLU), then two ReLU + 1x1 output layers
+(paper: 1024 maps, 32 for MNIST) and the output distribution. RGB data use three colour
+groups in every convolution so that R -> G -> B holds within a pixel.
+
+Deviations: `num_layers` counts residual blocks after the 7x7 layer; inputs are scaled to
+[-1, 1]; the masked kernels are stored cropped to their non-zero rows (`genvid.nn.masked`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from genvid.models.base import LikelihoodModel
+from genvid.nn.likelihoods import make_likelihood
+from genvid.nn.masked import MaskedConv2d
+from genvid.nn.residual import MaskedResidualBlock
+from genvid.sampling import ParamsAt, sample_raster
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    channels: int = 1  # colour channels of the data: 1 (grey/binary) or 3 (RGB)
+    likelihood: str = "bernoulli"  # "bernoulli", "soft_bernoulli" or "categorical"
+    hidden_channels: int = 32  # h: the residual stream carries 2h maps, the 3x3 convs h
+    num_layers: int = 7  # residual blocks after the 7x7 mask-A layer
+    first_kernel_size: int = 7  # the mask-A input layer's kernel
+    kernel_size: int = 3  # the mask-B kernel inside each residual block
+    output_channels: int = 32  # width of the two ReLU + 1x1 output layers
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        make_likelihood(self.likelihood)  # raises on an unknown name
+        for name in ("hidden_channels", "num_layers", "output_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("first_kernel_size", "kernel_size"):
+            if getattr(self, name) % 2 != 1:
+                raise ValueError(f"{name} must be odd, got {getattr(self, name)}")
+        if 2 * self.hidden_channels < self.channels or self.output_channels < self.channels:
+            raise ValueError("hidden_channels and output_channels need >= 1 map per colour")
+
+
+class PixelCNN(LikelihoodModel):
+    """PixelCNN over uint8 images `[B, C, H, W]` of any size."""
+
+    def __init__(self, config: PixelCNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.likelihood = make_likelihood(config.likelihood)
+        groups, h = config.channels, config.hidden_channels
+        self.input_layer = MaskedConv2d(
+            config.channels, 2 * h, config.first_kernel_size, "A", color_groups=groups
+        )
+        self.blocks = nn.Sequential(
+            *(
+                MaskedResidualBlock(h, config.kernel_size, color_groups=groups)
+                for _ in range(config.num_layers)
+            )
+        )
+        out = config.output_channels
+        self.output_layers = nn.Sequential(
+            nn.ReLU(),
+            MaskedConv2d(2 * h, out, 1, "B", color_groups=groups),
+            nn.ReLU(),
+            MaskedConv2d(
+                out, self.likelihood.param_channels(config.channels), 1, "B", color_groups=groups
+            ),
+        )
+
+    def _scale(self, x: Tensor) -> Tensor:
+        dtype = self.input_layer.weight.dtype
+        return x.to(dtype) * (2.0 / self.likelihood.max_value) - 1.0
+
+    def params(self, x: Tensor) -> Tensor:
+        """Distribution parameters. Shape: uint8 `[B, C, H, W]` -> `[B, P*C, H, W]`."""
+        if x.dim() != 4 or x.shape[1] != self.config.channels:
+            raise ValueError(
+                f"expected images [B, {self.config.channels}, H, W], got {tuple(x.shape)}"
+            )
+        return self.output_layers(self.blocks(self.input_layer(self._scale(x))))
+
+    def nll(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if context is not None:
+            raise ValueError("PixelCNN is unconditional: context must be None")
+        return self.likelihood.nll(self.params(x), x)
+
+    def _cached_params_at(self, n: int, size: tuple[int, int]) -> ParamsAt:
+        """`params_at` of the cached sampler: each layer computed at the new pixel only."""
+        margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
+        height, width = size
+        weight = self.input_layer.weight
+
+        def padded(channels: int) -> Tensor:
+            shape = (n, channels, height + margin, width + 2 * margin)
+            return torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+
+        data = padded(self.config.channels)
+        caches = [padded(block.spatial.weight.shape[1]) for block in self.blocks]
+        _, reduce_out, expand = self.output_layers[0], self.output_layers[1], self.output_layers[3]
+
+        def params_at(x: Tensor, i: int, j: int) -> Tensor:
+            # Rows i-1 and i again: the last colour of the pixel before (i, j) is new.
+            top = max(i - 1, 0)
+            data[:, :, top + margin : i + margin + 1, margin:-margin] = self._scale(
+                x[:, :, top : i + 1]
+            )
+            h = self.input_layer.forward_at(data, i, j, margin)
+            for block, cache in zip(self.blocks, caches, strict=True):
+                h = block.forward_at(h, cache, i, j, margin)
+            return expand.forward_pixel(torch.relu(reduce_out.forward_pixel(torch.relu(h))))
+
+        return params_at
+
+    def sample(
+        self,
+        n: int,
+        size: tuple[int, int] = (28, 28),
+        *,
+        generator: torch.Generator | None = None,
+        fast: bool = True,
+        progress: bool = False,
+    ) -> Tensor:
+        """Draw `n` images of `size`: cached (`fast`) or naive; the same draws either way.
+
+        Returns: uint8 `[n, C, H, W]`.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            if fast:
+                params_at = self._cached_params_at(n, size)
+            else:
+                params_at = lambda x, i, j: self.params(x)[:, :, i, j]  # noqa: E731
+            return sample_raster(
+                params_at,
+                self.likelihood,
+                (n, self.config.channels, *size),
+                device=self.device,
+                generator=generator,
+                progress=progress,
+            )
+        finally:
+            self.train(was_training)

@@ -1,0 +1,147 @@
+"""Masked convolutions for raster-order autoregressive models.
+
+van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks", 2016,
+arXiv 1601.06759, section 3.4 ("Masked Convolution"): mask A (first layer) lets a colour
+group at the centre pixel see only the colours before it; mask B (every later layer) also lets
+it see itself. Every pixel above, and to the left on the same row, is visible to all groups.
+
+Colour groups: with `color_groups = G`, channel `c` of a layer with `n` channels belongs to
+group `c * G // n` (contiguous blocks; sizes differ by at most one when `G` does not divide
+`n`). With `G = 1` there are no colour constraints at the centre beyond A/B.
+
+`forward_at` computes one output pixel from a cache of the input, which is all a raster
+sampler needs once the pixels before it are fixed (Ramachandran et al. 2017, arXiv 1704.06001).
+
+Deviations: none in the mask. For speed, the rows below the centre, which a causal mask
+always zeroes, are cropped from the stored kernel: a k x k kernel is kept as (k//2 + 1) x k
+and padded on top only (1.5x fewer multiply-adds for 3x3, 1.75x for 7x7).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MaskType = Literal["A", "B"]
+
+
+def channel_groups(num_channels: int, color_groups: int) -> Tensor:
+    """Colour group of each channel: `c * G // n`. Shape: `[num_channels]`."""
+    return torch.arange(num_channels) * color_groups // num_channels
+
+
+def causal_mask(
+    out_channels: int,
+    in_channels: int,
+    kernel_size: int,
+    mask_type: MaskType,
+    color_groups: int = 1,
+) -> Tensor:
+    """Full `[out, in, k, k]` 0/1 mask of a raster-order masked convolution."""
+    if mask_type not in ("A", "B"):
+        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+    k, centre = kernel_size, kernel_size // 2
+    mask = torch.zeros(out_channels, in_channels, k, k)
+    mask[:, :, :centre, :] = 1  # rows above
+    mask[:, :, centre, :centre] = 1  # left on the centre row
+    out_group = channel_groups(out_channels, color_groups)[:, None]
+    in_group = channel_groups(in_channels, color_groups)[None, :]
+    seen = in_group < out_group if mask_type == "A" else in_group <= out_group
+    mask[:, :, centre, centre] = seen.float()
+    return mask
+
+
+class MaskedConv2d(nn.Module):
+    """A causal k x k convolution (mask A or B, with colour groups), same output size.
+
+    Args:
+        in_channels, out_channels: feature maps in and out.
+        kernel_size: odd k.
+        mask_type: "A" (centre pixel sees only earlier colour groups) or "B" (also its own).
+        color_groups: number of colour groups G (1 for grey/binary data, 3 for RGB).
+        dilation: spacing of the kernel taps.
+
+    Shape: `[B, in, H, W] -> [B, out, H, W]`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        mask_type: MaskType,
+        *,
+        color_groups: int = 1,
+        dilation: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        if mask_type == "A" and kernel_size == 1 and color_groups == 1:
+            raise ValueError("a 1x1 mask-A convolution with one colour group sees nothing")
+        self.kernel_size, self.mask_type, self.dilation = kernel_size, mask_type, dilation
+        self.color_groups = color_groups
+        rows = kernel_size // 2 + 1  # the rows a causal mask can leave non-zero
+        full = causal_mask(out_channels, in_channels, kernel_size, mask_type, color_groups)
+        mask = full[:, :, :rows, :].contiguous()
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, rows, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        # An all-ones mask (e.g. a 1x1 mask-B conv with one group) costs nothing to skip.
+        self.register_buffer("mask", None if bool(mask.all()) else mask, persistent=False)
+        fan_in = int(full[0].numel())  # initialise as the full k x k convolution would
+        bound = 1.0 / fan_in**0.5
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+        with torch.no_grad():
+            self.weight.mul_(mask)
+
+    def masked_weight(self) -> Tensor:
+        """The cropped kernel with the mask applied: `[out, in, k//2 + 1, k]`."""
+        return self.weight if self.mask is None else self.weight * self.mask
+
+    def full_weight(self) -> Tensor:
+        """The masked kernel zero-padded back to `[out, in, k, k]` (reference form)."""
+        missing = self.kernel_size - self.weight.shape[2]
+        return F.pad(self.masked_weight(), (0, 0, 0, missing))
+
+    def forward(self, x: Tensor) -> Tensor:
+        pad = self.dilation * (self.kernel_size // 2)
+        out = F.conv2d(x, self.masked_weight(), self.bias, padding=pad, dilation=self.dilation)
+        return out[:, :, : x.shape[2]]  # (B, out, H + pad, W) -> (B, out, H, W)
+
+    def forward_at(self, padded: Tensor, i: int, j: int, margin: int) -> Tensor:
+        """The output at pixel (i, j) alone, for cached sampling.
+
+        Args:
+            padded: the input `[B, in, H + margin, W + 2 * margin]`, zero-padded by `margin`
+                rows on top and `margin` columns left and right; only pixels before (i, j)
+                and the centre's visible colour groups need to be valid.
+
+        Returns: `[B, out]`.
+        """
+        reach, step = self.dilation * (self.kernel_size // 2), self.dilation
+        top, left = i + margin - reach, j + margin - reach
+        patch = padded[:, :, top : i + margin + 1 : step, left : left + 2 * reach + 1 : step]
+        weight = self.masked_weight().flatten(1)  # (out, in * rows * k)
+        out = patch.flatten(1) @ weight.T
+        return out if self.bias is None else out + self.bias
+
+    def forward_pixel(self, x: Tensor) -> Tensor:
+        """A 1x1 convolution applied to one pixel's features. Shape: `[B, in] -> [B, out]`."""
+        if self.kernel_size != 1:
+            raise ValueError("forward_pixel is for 1x1 convolutions; use forward_at")
+        out = x @ self.masked_weight()[:, :, 0, 0].T
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        out_channels, in_channels = self.weight.shape[:2]
+        return (
+            f"{in_channels}, {out_channels}, kernel_size={self.kernel_size}, "
+            f"mask_type={self.mask_type!r}, color_groups={self.color_groups}, "
+            f"dilation={self.dilation}"
+        )
