@@ -110,25 +110,28 @@ class MaskedConv2d(nn.Module):
         return F.pad(self.masked_weight(), (0, 0, 0, missing))
 
     def forward(self, x: Tensor) -> Tensor:
-        pad = self.dilation * (self.kernel_size // 2)
-        out = F.conv2d(x, self.masked_weight(), self.bias, padding=pad, dilation=self.dilation)
-        return out[:, :, : x.shape[2]]  # (B, out, H + pad, W) -> (B, out, H, W)
+        reach = self.dilation * (self.kernel_size // 2)
+        if reach:  # zero rows on top only: the cropped kernel ends at the centre row
+            x = F.pad(x, (0, 0, reach, 0))  # (B, in, H, W) -> (B, in, reach + H, W)
+        return F.conv2d(
+            x, self.masked_weight(), self.bias, padding=(0, reach), dilation=self.dilation
+        )
 
     def forward_at(self, padded: Tensor, i: int, j: int, margin: int) -> Tensor:
         """The output at pixel (i, j) alone, for cached sampling.
 
         Args:
-            padded: the input `[B, in, H + margin, W + 2 * margin]`, zero-padded by `margin`
-                rows on top and `margin` columns left and right; only pixels before (i, j)
-                and the centre's visible colour groups need to be valid.
+            padded: the input, channels last, `[B, H + margin, W + 2 * margin, in]`: zero-padded
+                by `margin` rows on top and `margin` columns left and right; only pixels
+                before (i, j) and the centre's visible colour groups need to be valid.
 
         Returns: `[B, out]`.
         """
         reach, step = self.dilation * (self.kernel_size // 2), self.dilation
         top, left = i + margin - reach, j + margin - reach
-        patch = padded[:, :, top : i + margin + 1 : step, left : left + 2 * reach + 1 : step]
-        weight = self.masked_weight().flatten(1)  # (out, in * rows * k)
-        out = patch.flatten(1) @ weight.T
+        patch = padded[:, top : i + margin + 1 : step, left : left + 2 * reach + 1 : step]
+        weight = self.masked_weight().permute(0, 2, 3, 1).flatten(1)  # (out, rows * k * in)
+        out = patch.flatten(1) @ weight.T  # (B, rows, k, in) -> (B, out)
         return out if self.bias is None else out + self.bias
 
     def forward_pixel(self, x: Tensor) -> Tensor:

@@ -40,7 +40,7 @@ class MaskedResidualBlock(nn.Module):
 
         Returns: `[B, 2h]`.
         """
-        cache[:, :, i + margin, j + margin] = torch.relu(self.reduce.forward_pixel(torch.relu(x)))
+        cache[:, i + margin, j + margin] = torch.relu(self.reduce.forward_pixel(torch.relu(x)))
         return x + self.expand.forward_pixel(
             torch.relu(self.spatial.forward_at(cache, i, j, margin))
         )

@@ -1,0 +1,5 @@
+"""`python -m genvid` is the `genvid` command."""
+
+from genvid.cli import main
+
+main()
