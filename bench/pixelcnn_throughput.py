@@ -75,7 +75,9 @@ def main() -> None:
         ("genvid", "bf16", True, False),
     ]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 64, 28x28")
-    print("| h x blocks | params | form | precision | channels_last weights | images/s | vs naive |")
+    print(
+        "| h x blocks | params | form | precision | channels_last weights | images/s | vs naive |"
+    )
     print("|---|---:|---|---|---|---:|---:|")
     for size in args.sizes.split(","):
         hidden, layers = map(int, size.split("x"))
@@ -83,7 +85,10 @@ def main() -> None:
         for form, precision, channels_last, naive in rows:
             with naive_masks() if naive else contextlib.nullcontext():
                 rate, params = images_per_second(
-                    hidden, layers, precision=precision, channels_last=channels_last,
+                    hidden,
+                    layers,
+                    precision=precision,
+                    channels_last=channels_last,
                     steps=args.steps,
                 )
             base = base or rate

@@ -1,8 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from causality import assert_raster_causal
+
 from genvid.nn.masked import MaskedConv2d, causal_mask, channel_groups
 
 
@@ -16,7 +16,10 @@ def test_cropped_kernel_equals_full_masked_convolution(kernel_size, dilation, ma
     x = torch.randn(2, 6, 11, 10, dtype=torch.float64)
     full = causal_mask(9, 6, kernel_size, mask_type, groups).double()
     reference = F.conv2d(
-        x, conv.full_weight() * full, conv.bias, padding=dilation * (kernel_size // 2),
+        x,
+        conv.full_weight() * full,
+        conv.bias,
+        padding=dilation * (kernel_size // 2),
         dilation=dilation,
     )
     torch.testing.assert_close(conv(x), reference)

@@ -2,9 +2,9 @@ import itertools
 
 import pytest
 import torch
+from causality import assert_raster_causal
 
 import genvid
-from causality import assert_raster_causal
 
 TINY = dict(hidden_channels=4, num_layers=2, output_channels=6)
 

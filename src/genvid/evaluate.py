@@ -23,7 +23,7 @@ def evaluate_nll(
     model,
     data: Tensor,
     *,
-    batch_size: int = 500,
+    batch_size: int = 64,
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> dict[str, float]:

@@ -1,0 +1,61 @@
+"""Data sets: uint8 tensors out (images [N, C, H, W], videos [N, T, C, H, W]), nothing else.
+
+Readers for MNIST (IDX), the fixed binarized MNIST, CIFAR-10 (python batches), Moving MNIST
+(generated on the fly, deterministic or stochastic bounces, and its standard .npy layout) and
+a user's own videos; training streams that are pure functions of (seed, step, rank); and a
+registry of named data sets for the command line. Imports nothing else of genvid.
+"""
+
+from genvid.data.cifar import (
+    OFFICIAL_TEST_BATCH_MD5,
+    is_official_test_batch,
+    load_cifar10,
+    write_cifar10_batch,
+)
+from genvid.data.mnist import binarize, load_binarized_mnist, load_mnist, read_idx
+from genvid.data.moving_mnist import (
+    TEST_SET_SEED,
+    MovingMNIST,
+    Trajectory,
+    entropy_lower_bound,
+    entropy_per_sequence,
+    from_file_layout,
+    read_moving_mnist,
+    regenerate_test_set,
+    to_file_layout,
+    write_moving_mnist,
+)
+from genvid.data.registry import DataSetInfo, describe, eval_set, names, train_stream
+from genvid.data.streams import MovingMNISTStream, Stream, TensorStream, global_positions
+from genvid.data.video_folder import VideoFolder
+
+__all__ = [
+    "OFFICIAL_TEST_BATCH_MD5",
+    "TEST_SET_SEED",
+    "DataSetInfo",
+    "MovingMNIST",
+    "MovingMNISTStream",
+    "Stream",
+    "TensorStream",
+    "Trajectory",
+    "VideoFolder",
+    "binarize",
+    "describe",
+    "entropy_lower_bound",
+    "entropy_per_sequence",
+    "eval_set",
+    "from_file_layout",
+    "global_positions",
+    "is_official_test_batch",
+    "load_binarized_mnist",
+    "load_cifar10",
+    "load_mnist",
+    "names",
+    "read_idx",
+    "read_moving_mnist",
+    "regenerate_test_set",
+    "to_file_layout",
+    "train_stream",
+    "write_cifar10_batch",
+    "write_moving_mnist",
+]

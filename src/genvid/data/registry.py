@@ -1,0 +1,243 @@
+"""Named data sets: what `genvid train --data NAME` streams and `genvid eval` scores on.
+
+- binarized-mnist: fixed binarized train (50,000); eval train/valid/test (fixed);
+  root: the npz or its folder (default: shipped).
+- binarized-mnist-dynamic: MNIST-train 0..49,999 binarised afresh at every draw; eval
+  train/valid/test of the FIXED set (valid = MNIST-train 50,000..59,999); root: MNIST IDX.
+- mnist: grey MNIST-train (60,000); eval train/test (grey); root: MNIST IDX.
+- cifar10: data_batch_1..5; eval train/test; root required.
+- moving-mnist: on the fly from MNIST-train digits, 20 frames; eval test = the set
+  regenerated from MNIST-test, 20 frames; root: MNIST IDX.
+- moving-mnist-stochastic: SVG's bounces on the fly, 15 frames (5 context + 10 predicted);
+  eval test regenerated, 25 frames (5 + 20); root: MNIST IDX.
+- video-folder: clips of ROOT/train (or of ROOT if it has no train folder); eval
+  ROOT/<split>; 64x64 RGB clips of 20 frames; root required.
+
+A path to a `.npy` file in the standard Moving MNIST layout (T, N, 64, 64) also works as a
+name: its sequences are the training stream and the evaluation set (whatever the split).
+
+The "moving-mnist" evaluation set is "Moving MNIST (regenerated, seed 150204681)", never the
+standard `mnist_test_seq.npy` (pass that file's path to evaluate on it). Results on the
+dynamically binarised MNIST are scored on the fixed binarized valid/test sets, the ones
+comparable with the papers. Every MNIST-based set reads the shipped MNIST copy unless `root`
+names a directory of IDX files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import Tensor
+
+from genvid.data.cifar import cifar10_files, load_cifar10
+from genvid.data.mnist import (
+    BINARIZED_MNIST_PATH,
+    MNIST_DIR,
+    find_idx_file,
+    load_binarized_mnist,
+    load_mnist,
+)
+from genvid.data.moving_mnist import (
+    TEST_SET_SEED,
+    from_file_layout,
+    read_moving_mnist,
+    regenerate_test_set,
+)
+from genvid.data.streams import MovingMNISTStream, Stream, TensorStream
+from genvid.data.video_folder import VideoFolder
+
+_DESCRIPTIONS = {
+    "binarized-mnist": "fixed binarized MNIST (Larochelle), 50k/10k/10k, 1x28x28 0/1",
+    "binarized-mnist-dynamic": "MNIST-train 50k binarised afresh each draw; eval on fixed set",
+    "mnist": "grey MNIST, 60k/10k, 1x28x28",
+    "cifar10": "CIFAR-10 python batches, 50k/10k, 3x32x32 (needs --root)",
+    "moving-mnist": f"Moving MNIST, 20x1x64x64; test regenerated (seed {TEST_SET_SEED})",
+    "moving-mnist-stochastic": "Stochastic Moving MNIST (SVG), 15 train / 25 test frames",
+    "video-folder": "your videos / frame folders as 20x3x64x64 clips (needs --root)",
+}
+_SPLITS = {
+    "binarized-mnist": ("train", "valid", "test"),
+    "binarized-mnist-dynamic": ("train", "valid", "test"),
+    "mnist": ("train", "test"),
+    "cifar10": ("train", "test"),
+    "moving-mnist": ("test",),
+    "moving-mnist-stochastic": ("test",),
+    "video-folder": ("train", "valid", "test"),
+}
+DYNAMIC_TRAIN_SIZE = 50_000  # MNIST-train 0..49,999 train; 50,000..59,999 is the valid split
+VIDEO_SIZE = (64, 64)  # frame size of "video-folder" clips
+VIDEO_CLIP_LENGTH = 20  # frames per "video-folder" clip
+
+
+@dataclass(frozen=True)
+class DataSetInfo:
+    """One named data set as `genvid info` lists it."""
+
+    name: str
+    description: str
+    splits: tuple[str, ...]
+    found: bool  # its files are where genvid looks
+    location: str  # where it looked
+
+
+def names() -> tuple[str, ...]:
+    """Every data set name."""
+    return tuple(_DESCRIPTIONS)
+
+
+def _check(name: str, split: str | None = None) -> None:
+    if name not in _DESCRIPTIONS:
+        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(names())}")
+    if split is not None and split not in _SPLITS[name]:
+        raise ValueError(f"{name} has no split {split!r}; splits: {', '.join(_SPLITS[name])}")
+
+
+def _is_npy(name: str) -> bool:
+    return name.endswith(".npy")
+
+
+def _binarized_path(root: str | Path | None, *, required: bool) -> Path:
+    if root is None:
+        return BINARIZED_MNIST_PATH
+    root = Path(root)
+    path = root / BINARIZED_MNIST_PATH.name if root.is_dir() else root
+    if path.is_file() or required:
+        return path
+    return BINARIZED_MNIST_PATH  # root holds MNIST IDX files only: the shipped fixed set
+
+
+def _frames(name: str, num_frames: int | None, default: int) -> int:
+    if num_frames is None:
+        return default
+    if not name.startswith("moving-mnist") and not _is_npy(name):
+        raise ValueError(f"num_frames applies to Moving MNIST only, not {name}")
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    return num_frames
+
+
+def train_stream(
+    name: str, *, seed: int, root: str | Path | None = None, num_frames: int | None = None
+) -> Stream:
+    """The training stream of data set `name` (see the module table).
+
+    Args:
+        name: a data set name (`names()`), or the path of a Moving MNIST `.npy` file.
+        seed: the stream's seed (permutations, binarisation noise, Moving MNIST sequences).
+        root: where the user's data live (required for cifar10 and video-folder).
+        num_frames: Moving MNIST frames per sequence, if not the name's default.
+    """
+    if _is_npy(name):
+        videos = from_file_layout(read_moving_mnist(name))
+        return TensorStream(videos[:, : _frames(name, num_frames, videos.shape[1])], seed=seed)
+    _check(name)
+    _frames(name, num_frames, 0)  # rejects num_frames for sets that are not Moving MNIST
+    if name == "binarized-mnist":
+        return TensorStream(
+            load_binarized_mnist("train", _binarized_path(root, required=True)), seed=seed
+        )
+    if name == "binarized-mnist-dynamic":
+        images, _ = load_mnist("train", root)
+        return TensorStream(images[:DYNAMIC_TRAIN_SIZE], seed=seed, binarize=True)
+    if name == "mnist":
+        return TensorStream(load_mnist("train", root)[0], seed=seed)
+    if name == "cifar10":
+        return TensorStream(load_cifar10(_required(name, root), "train")[0], seed=seed)
+    if name.startswith("moving-mnist"):
+        stochastic = name == "moving-mnist-stochastic"
+        frames = _frames(name, num_frames, 15 if stochastic else 20)
+        digits, _ = load_mnist("train", root)
+        return MovingMNISTStream(digits, seed=seed, num_frames=frames, stochastic=stochastic)
+    folder = _required(name, root)
+    folder = folder / "train" if (folder / "train").is_dir() else folder
+    return TensorStream(_video_folder(folder).clips(), seed=seed)
+
+
+def eval_set(
+    name: str,
+    split: str = "test",
+    *,
+    root: str | Path | None = None,
+    limit: int | None = None,
+    num_frames: int | None = None,
+) -> Tensor:
+    """A fixed evaluation set of data set `name`: uint8 [N, C, H, W] or [N, T, C, H, W].
+
+    Args:
+        name: a data set name (`names()`), or the path of a Moving MNIST `.npy` file.
+        split: one of the name's splits (module table).
+        root: where the user's data live (required for cifar10 and video-folder).
+        limit: keep the first `limit` examples (Moving MNIST makes only those).
+        num_frames: Moving MNIST frames per sequence, if not the name's default.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    end = limit  # slicing with None keeps everything
+    if _is_npy(name):
+        videos = from_file_layout(read_moving_mnist(name, mmap=True)[:, :end])
+        return videos[:, : _frames(name, num_frames, videos.shape[1])]
+    _check(name, split)
+    if name.startswith("moving-mnist"):
+        stochastic = name == "moving-mnist-stochastic"
+        frames = _frames(name, num_frames, 25 if stochastic else 20)
+        count = limit if limit is not None else 10_000
+        return regenerate_test_set(count, stochastic=stochastic, num_frames=frames, root=root)
+    _frames(name, num_frames, 0)  # rejects num_frames for sets that are not Moving MNIST
+    if name == "binarized-mnist":
+        return load_binarized_mnist(split, _binarized_path(root, required=True))[:end]
+    if name == "binarized-mnist-dynamic":
+        return load_binarized_mnist(split, _binarized_path(root, required=False))[:end]
+    if name == "mnist":
+        return load_mnist(split, root)[0][:end]
+    if name == "cifar10":
+        return load_cifar10(_required(name, root), split)[0][:end]
+    folder = _required(name, root) / split
+    if not folder.is_dir():
+        raise FileNotFoundError(f"video-folder {split} split: put its videos in {folder}")
+    return _video_folder(folder).clips()[:end]
+
+
+def _required(name: str, root: str | Path | None) -> Path:
+    if root is None:
+        raise ValueError(f"{name} needs the directory of your data (root / --root)")
+    return Path(root)
+
+
+def _video_folder(folder: Path) -> VideoFolder:
+    return VideoFolder(folder, size=VIDEO_SIZE, clip_length=VIDEO_CLIP_LENGTH)
+
+
+def describe(root: str | Path | None = None) -> list[DataSetInfo]:
+    """Every data set with whether its files are found (for `genvid info`)."""
+    mnist_dir = Path(root) if root is not None else MNIST_DIR
+    try:
+        find_idx_file(mnist_dir, "train-images-idx3-ubyte")
+        find_idx_file(mnist_dir, "t10k-images-idx3-ubyte")
+        mnist_found = True
+    except FileNotFoundError:
+        mnist_found = False
+    infos = []
+    for name in names():
+        if name == "binarized-mnist":
+            path = _binarized_path(root, required=True)
+            found, location = path.is_file(), str(path)
+        elif name in ("cifar10", "video-folder"):
+            found, location = _user_data_found(name, root)
+        else:
+            found, location = mnist_found, str(mnist_dir)
+        infos.append(DataSetInfo(name, _DESCRIPTIONS[name], _SPLITS[name], found, location))
+    return infos
+
+
+def _user_data_found(name: str, root: str | Path | None) -> tuple[bool, str]:
+    if root is None:
+        return False, "needs --root DIR"
+    if name == "cifar10":
+        try:
+            cifar10_files(root, "train")
+            cifar10_files(root, "test")
+        except FileNotFoundError:
+            return False, str(root)
+        return True, str(root)
+    return Path(root).is_dir(), str(root)

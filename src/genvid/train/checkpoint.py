@@ -1,0 +1,224 @@
+"""The run directory on disk: atomic writes, checkpoints and the stored run configuration.
+
+```
+RUN/config.json          {"model": ..., "data": ..., "train": asdict(TrainConfig)}
+RUN/model.safetensors    weights of the unwrapped, uncompiled module (metadata: step)
+RUN/state.pt             optimiser, scheduler, step, loss, every rank's RNG states
+```
+Each file is replaced atomically, so a crash mid-write leaves the previous file intact. Both
+checkpoint files are fully written before either is renamed; both carry the step, and a pair
+left torn by a crash between the two renames is refused with one line rather than loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import safetensors
+import safetensors.torch
+import torch
+from torch import Tensor, nn
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+STATE = "state.pt"
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file so that readers see either the old content or the complete new one.
+
+    `write(f)` fills a temporary file in the same directory; it is flushed, fsynced and renamed
+    over `path` (`os.replace` is atomic on POSIX and Windows), then the directory is fsynced so
+    that the rename itself survives a power cut. On any error the temporary file is removed.
+    """
+    atomic_write_all({Path(path): write})
+
+
+def atomic_write_all(writers: dict[Path, Callable[[IO[bytes]], None]]) -> None:
+    """`atomic_write` for several files: every file is staged before any is renamed.
+
+    Serialising (the slow part, where interruptions happen) thus never leaves a mix of old and
+    new files; only a crash between two renames can, a window of microseconds.
+    """
+    staged: dict[Path, str] = {}
+    try:
+        for path, write in writers.items():
+            fd, staged[path] = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+            )
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        for path, tmp in staged.items():
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in staged.values():
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    for directory in {path.parent for path in writers}:
+        _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":  # directories cannot be opened for fsync on Windows
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_run_config(run_dir: str | Path, config: dict) -> None:
+    """Store the run's configuration (model, data, train) as RUN/config.json."""
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    atomic_write(Path(run_dir) / CONFIG, lambda f: f.write(text.encode()))
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """The dictionary stored in RUN/config.json."""
+    path = _existing(Path(run_dir) / CONFIG)
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return config
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """Whether RUN already holds checkpoint files (a fresh run must not overwrite them)."""
+    return any((Path(run_dir) / name).exists() for name in (WEIGHTS, STATE))
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    step: int,
+    *,
+    loss: float,
+    rng_states: list[dict],
+) -> None:
+    """Write RUN/model.safetensors and RUN/state.pt for `step` completed updates.
+
+    Args:
+        model: the unwrapped, uncompiled module (its state_dict keys carry no DDP or compile
+            prefixes, so the weights load into a freshly built model).
+        loss: the loss of the last update, returned by a resume that has nothing left to do.
+        rng_states: one `rng.rng_state` dictionary per rank, in rank order.
+    """
+    run_dir = Path(run_dir)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    blob = safetensors.torch.save(weights, metadata={"step": str(step)})
+    state = {
+        "step": step,
+        "loss": loss,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_states,
+    }
+    # Weights are renamed first, so `load_weights` sees the newest weights even if a crash
+    # strikes between the two renames.
+    atomic_write_all(
+        {
+            run_dir / WEIGHTS: lambda f: f.write(blob),
+            run_dir / STATE: lambda f: torch.save(state, f),
+        }
+    )
+
+
+def load_weights(run_dir: str | Path) -> dict[str, Tensor]:
+    """The weights stored in RUN/model.safetensors (CPU tensors, keyed like `state_dict`)."""
+    return _read_weights(Path(run_dir))[0]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What `load_checkpoint` read besides the tensors it loaded into place."""
+
+    step: int  # completed updates
+    loss: float  # loss of the last of them
+    rng_states: list[dict]  # one per rank of the world that wrote it
+
+
+def load_checkpoint(
+    run_dir: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> Checkpoint:
+    """Load RUN's weights into `model` (and optimiser and scheduler state if given)."""
+    run_dir = Path(run_dir)
+    weights, weights_step = _read_weights(run_dir)
+    path = _existing(run_dir / STATE)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ValueError(f"{path} is not a readable checkpoint: {_first_line(err)}") from None
+    if state["step"] != weights_step:
+        raise ValueError(
+            f"{run_dir} holds a torn checkpoint (weights at step {weights_step}, state at step "
+            f"{state['step']}); the write was interrupted, restart the run"
+        )
+    _check_fits(run_dir / WEIGHTS, model, weights)
+    model.load_state_dict(weights)
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    return Checkpoint(state["step"], state["loss"], state["rng"])
+
+
+def _read_weights(run_dir: Path) -> tuple[dict[str, Tensor], int]:
+    path = _existing(run_dir / WEIGHTS)
+    try:
+        weights = safetensors.torch.load_file(path)
+        with safetensors.safe_open(path, "pt") as f:
+            step = int((f.metadata() or {}).get("step", -1))
+    except (safetensors.SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable safetensors file: {_first_line(err)}") from None
+    return weights, step
+
+
+def _check_fits(path: Path, model: nn.Module, weights: dict[str, Tensor]) -> None:
+    """One line naming what differs, instead of load_state_dict's multi-line report."""
+    expected = model.state_dict()
+    problems = {
+        "missing": sorted(expected.keys() - weights.keys()),
+        "unexpected": sorted(weights.keys() - expected.keys()),
+        "wrong shape": sorted(
+            k for k in expected.keys() & weights.keys() if expected[k].shape != weights[k].shape
+        ),
+    }
+    found = [
+        f"{kind} {keys[:3]}{'...' if len(keys) > 3 else ''}"
+        for kind, keys in problems.items()
+        if keys
+    ]
+    if found:
+        raise ValueError(f"{path} does not fit the model: {'; '.join(found)}")
+
+
+def _existing(path: Path) -> Path:
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"run directory {path.parent} does not exist")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: not a genvid run directory, or no checkpoint yet"
+        )
+    return path
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -1,0 +1,279 @@
+"""The one training loop (DESIGN.md, section 3, "Training"), for every model, in 1 or N processes.
+
+It sees only the two contracts of docs/design.md: `stream.batch(step, batch_size, rank,
+world_size)` is a pure function of its arguments, and `model(batch)` returns scalar tensors with
+a "loss". Everything else belongs to the loop: device, optimiser, schedule, bf16 autocast,
+torch.compile, DDP, gradient clipping, the NaN guard, logging and checkpoints. Because the data
+of update k are `stream.batch(k, ...)` and every generator is saved with the weights, a resumed
+run repeats an uninterrupted one bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from genvid.train import distributed
+from genvid.train.checkpoint import load_checkpoint, save_checkpoint, write_run_config
+from genvid.train.config import TrainConfig
+from genvid.train.monitor import Monitor
+from genvid.train.optim import build_optimizer, build_scheduler, sync_lr
+from genvid.train.rng import rng_state, seed_everything, set_rng_state
+from genvid.train.runspec import run_spec
+
+
+class Stream(Protocol):
+    """Training data as docs/design.md defines them (see `genvid.data.streams`)."""
+
+    example_shape: tuple[int, ...]
+
+    def batch(self, step: int, batch_size: int, rank: int = 0, world_size: int = 1) -> Tensor: ...
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm was NaN or infinite; the optimiser did not step."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a call to `fit` achieved."""
+
+    step: int  # completed updates of the run (config.steps when it finished)
+    loss: float  # loss of the last update, averaged over ranks
+    wall_time_s: float  # seconds spent in this call
+    examples_per_s: float  # global examples trained per second in this call
+
+
+def fit(
+    model: nn.Module,
+    stream: Stream,
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    spec: dict | None = None,
+    sample_fn: Callable[[nn.Module], Tensor] | None = None,
+    resume: bool = False,
+) -> FitResult:
+    """Train `model` on `stream` for `config.steps` updates, checkpointing into `run_dir`.
+
+    Args:
+        model: a module whose `forward(batch)` returns a dict of scalars with "loss"; its
+            weights are moved to the device and trained in place.
+        stream: the data; update k (0-based) of rank r trains on
+            `stream.batch(k, config.batch_size, r, world_size)`.
+        spec: what rebuilds the model and data (e.g. {"model": ..., "data": ...}), stored in
+            RUN/config.json beside "train"; on resume it must equal the stored one.
+        sample_fn: `sample_fn(model) -> uint8 [N, C, H, W]` (or `[N, T, C, H, W]`), called on
+            rank 0 every `config.sample_every` updates in eval mode without gradients; its
+            draws from torch's generator are undone, so sampling never changes training.
+        resume: continue the run stored in `run_dir` (which must then hold a checkpoint); a
+            fresh run refuses a directory that already holds one.
+
+    Returns:
+        A `FitResult`. Raises `NonFiniteLossError` when the loss turns NaN or infinite.
+    """
+    if config.sample_every and sample_fn is None:
+        raise ValueError(f"sample_every={config.sample_every} needs a sample_fn")
+    ctx = distributed.setup(config.device)
+    try:
+        return _fit(ctx, model, stream, config, Path(run_dir), spec, sample_fn, resume)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _fit(
+    ctx: distributed.Dist,
+    model: nn.Module,
+    stream: Stream,
+    config: TrainConfig,
+    run_dir: Path,
+    spec: dict | None,
+    sample_fn: Callable[[nn.Module], Tensor] | None,
+    resume: bool,
+) -> FitResult:
+    if config.batch_size % ctx.world_size:
+        raise ValueError(
+            f"batch_size {config.batch_size} does not split over {ctx.world_size} processes"
+        )
+    stored_spec = run_spec(run_dir, config, spec, resume)
+    seed_everything(config.seed + ctx.rank)
+    model.to(ctx.device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config)
+    start, loss = 0, math.nan
+    if resume:
+        checkpoint = load_checkpoint(run_dir, model, optimizer, scheduler)
+        start, loss = checkpoint.step, checkpoint.loss
+        if start > config.steps:
+            raise ValueError(f"{run_dir} has done {start} updates already; steps={config.steps}")
+        sync_lr(scheduler, start)
+        # Exact only in a world of the same size; extra ranks keep their fresh seed + rank.
+        if ctx.rank < len(checkpoint.rng_states):
+            set_rng_state(checkpoint.rng_states[ctx.rank], ctx.device)
+    distributed.barrier(ctx)  # every rank has read the run directory before rank 0 writes
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(run_dir, {**stored_spec, "train": asdict(config)})
+
+    net: nn.Module = model
+    if ctx.world_size > 1:
+        device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        net = DistributedDataParallel(model, device_ids=device_ids)
+    if config.compile:
+        net = torch.compile(net)
+
+    local_batch = config.batch_size // ctx.world_size
+    monitor = Monitor(run_dir / "tb", steps=config.steps, start_step=start) if ctx.is_main else None
+    last_saved = start if resume else None
+    started = tick = time.perf_counter()
+    tick_step = start
+    try:
+        for step in range(start, config.steps):
+            batch = _to_device(
+                stream.batch(step, config.batch_size, ctx.rank, ctx.world_size),
+                ctx,
+                config,
+                local_batch,
+            )
+            lr = optimizer.param_groups[0]["lr"]
+            try:
+                metrics = train_step(
+                    net,
+                    batch,
+                    optimizer,
+                    precision=config.precision,
+                    grad_clip=config.grad_clip,
+                    step=step + 1,
+                )
+            except NonFiniteLossError as err:
+                where = f"{run_dir} at step {last_saved}" if last_saved is not None else "none"
+                raise NonFiniteLossError(f"{err}; last good checkpoint: {where}") from None
+            scheduler.step()
+            done = step + 1
+            if monitor is not None:
+                monitor.update()
+            log_now = done % config.log_every == 0 or done == config.steps
+            save_now = done % config.checkpoint_every == 0 or done == config.steps
+            if log_now or save_now:  # collective: every rank takes the same branch
+                scalars = _mean_over_ranks(ctx, metrics)
+                loss = scalars["loss"]
+            if log_now and monitor is not None:
+                now = time.perf_counter()
+                scalars["lr"] = lr
+                scalars["examples_per_s"] = (done - tick_step) * config.batch_size / (now - tick)
+                tick, tick_step = now, done
+                monitor.log(done, scalars)
+            sample_now = config.sample_every and done % config.sample_every == 0
+            if sample_now and monitor is not None and sample_fn is not None:
+                monitor.log_samples(done, _draw_samples(model, sample_fn, ctx.device))
+            if save_now:
+                _checkpoint(ctx, run_dir, model, optimizer, scheduler, done, loss)
+                last_saved = done
+    finally:
+        if monitor is not None:
+            monitor.close()
+    wall = time.perf_counter() - started
+    examples = (config.steps - start) * config.batch_size
+    return FitResult(config.steps, loss, wall, examples / wall if examples else 0.0)
+
+
+def train_step(
+    net: nn.Module,
+    batch: Tensor,
+    optimizer: torch.optim.Optimizer,
+    *,
+    precision: str = "fp32",
+    grad_clip: float | None = None,
+    step: int = 0,
+) -> dict[str, Tensor]:
+    """One update: forward (bf16 autocast if asked), backward, clip, NaN guard, optimiser step.
+
+    Under DDP the gradients are averaged across ranks during backward, so the global gradient
+    norm, and hence the guard's verdict, is the same on every rank.
+
+    Returns:
+        The model's outputs, detached, plus "grad_norm" (the global norm before clipping).
+
+    Raises:
+        NonFiniteLossError: naming `step`, before the optimiser has touched anything.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = net(batch)
+    if not isinstance(out, dict) or "loss" not in out:
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise ValueError(f"the model must return a dict with a 'loss' key, got {got}")
+    out["loss"].backward()
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+    loss = out["loss"].detach().float()
+    if not bool(torch.isfinite(loss) & torch.isfinite(norm)):  # one host sync per update
+        what, value = ("loss", loss) if not torch.isfinite(loss) else ("gradient norm", norm)
+        raise NonFiniteLossError(f"{what} is {value.item()} at step {step}")
+    if grad_clip is not None:
+        torch.nn.utils.clip_grads_with_norm_(params, grad_clip, norm)
+    optimizer.step()
+    metrics = {name: value.detach().float() for name, value in out.items()}
+    metrics["grad_norm"] = norm.detach().float()
+    return metrics
+
+
+def _to_device(batch: Tensor, ctx: distributed.Dist, config: TrainConfig, size: int) -> Tensor:
+    if batch.shape[0] != size:
+        raise ValueError(f"stream returned a batch of {batch.shape[0]} examples, expected {size}")
+    batch = batch.to(ctx.device, non_blocking=True)
+    if config.channels_last and batch.dim() == 4:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    return batch
+
+
+def _mean_over_ranks(ctx: distributed.Dist, metrics: dict[str, Tensor]) -> dict[str, float]:
+    """Global-batch means of the model's scalars (what the loss of the global batch would be)."""
+    for name, value in metrics.items():
+        if value.dim():
+            raise ValueError(f"the model output {name!r} must be a scalar, got shape {value.shape}")
+    values = distributed.mean_over_ranks(ctx, torch.stack(list(metrics.values()))).tolist()
+    return dict(zip(metrics, values, strict=True))
+
+
+def _draw_samples(
+    model: nn.Module, sample_fn: Callable[[nn.Module], Tensor], device: torch.device
+) -> Tensor:
+    """Samples in eval mode, without gradients, leaving torch's generators as they were."""
+    model.eval()
+    try:
+        devices = [device.index] if device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            return sample_fn(model)
+    finally:
+        model.train()
+
+
+def _checkpoint(
+    ctx: distributed.Dist,
+    run_dir: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    step: int,
+    loss: float,
+) -> None:
+    """Rank 0 writes every rank's RNG state with the weights; the barrier after it means that
+    when any rank names this checkpoint (e.g. in a NaN error), it is complete on disk."""
+    rng_states = distributed.gather_objects(ctx, rng_state(ctx.device))
+    if ctx.is_main:
+        save_checkpoint(
+            run_dir, model, optimizer, scheduler, step, loss=loss, rng_states=rng_states
+        )
+    distributed.barrier(ctx)

@@ -1,0 +1,150 @@
+"""Every `genvid` subcommand on tiny settings, and one-line errors for bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genvid.cli import main
+
+TINY = ["--set", "hidden_channels=4", "--set", "num_layers=1", "--set", "output_channels=4"]
+
+
+def run(argv, capsys):
+    """Run `genvid argv` in-process; return (exit code, stdout, stderr)."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    argv = ["train", "pixelcnn-mnist", *TINY, "--steps", "4", "--batch-size", "8"]
+    main([*argv, "--checkpoint-every", "2", "--out", str(run_dir)])
+    return run_dir
+
+
+def test_train_writes_a_run(trained_run):
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["model"]["preset"] == "pixelcnn-mnist"
+    assert config["model"]["overrides"] == {
+        "hidden_channels": 4,
+        "num_layers": 1,
+        "output_channels": 4,
+    }
+    assert config["data"]["name"] == "binarized-mnist"
+    assert config["train"]["steps"] == 4 and config["train"]["batch_size"] == 8
+    assert (trained_run / "model.safetensors").is_file()
+
+
+def test_resume_extends_the_run(trained_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    code, out, err = run(["train", "--resume", str(copy), "--steps", "6"], capsys)
+    assert code == 0, err
+    assert "trained to step 6" in out
+    assert json.loads((copy / "config.json").read_text())["train"]["steps"] == 6
+
+
+def test_eval_prints_and_writes_eval_json(trained_run, capsys):
+    code, out, err = run(["eval", str(trained_run), "--limit", "40", "--batch-size", "16"], capsys)
+    assert code == 0, err
+    assert "nats/image" in out and "bits/dim" in out
+    report = json.loads((trained_run / "eval.json").read_text())
+    assert report["protocol"]["count"] == 40 and report["protocol"]["checkpoint_step"] == 4
+    assert report["protocol"]["data"] == "binarized-mnist" and report["protocol"]["split"] == "test"
+    assert report["bits_per_dim"] == pytest.approx(report["nll_nats"] / (784 * np.log(2)))
+    assert 0 < report["nll_nats"] < 784 * np.log(2) * 2
+
+
+def test_sample_writes_a_grid(trained_run, tmp_path, capsys):
+    out_file = tmp_path / "grid.png"
+    code, out, err = run(
+        ["sample", str(trained_run), "--n", "4", "--size", "5x6", "--out", str(out_file)], capsys
+    )
+    assert code == 0, err
+    with Image.open(out_file) as image:
+        assert image.size == (2 * 6 + 3 * 2, 2 * 5 + 3 * 2)  # 2 x 2 tiles, 2-pixel padding
+
+
+def test_data_moving_mnist_writes_the_standard_layout(tmp_path, capsys):
+    out_file = tmp_path / "mm.npy"
+    code, out, err = run(
+        ["data", "moving-mnist", "--out", str(out_file), "--sequences", "3", "--seed", "5"], capsys
+    )
+    assert code == 0, err
+    array = np.load(out_file)
+    assert array.shape == (20, 3, 64, 64) and array.dtype == np.uint8
+    assert "nats/frame" in out and "seed 5" in out
+
+
+def test_info_lists_presets_data_and_devices(capsys):
+    code, out, _ = run(["info"], capsys)
+    assert code == 0
+    assert "pixelcnn-mnist" in out and "binarized-mnist" in out and "cpu:" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "pixelcnn-imagenet"], "unknown preset"),
+        (["train", "pixelcnn-mnist", "--set", "colours=3"], "no field 'colours'"),
+        (["train", "pixelcnn-mnist", "--set", "num_layers=many"], "not a valid int"),
+        (["train", "pixelcnn-mnist", "--data", "imagenet"], "unknown data set"),
+        (["train", "pixelcnn-mnist", "--steps", "0"], "steps must be >= 1"),
+        (["train"], "name a PRESET"),
+        (["eval", "RUN_DOES_NOT_EXIST"], "RUN_DOES_NOT_EXIST"),
+        (["sample", "RUN_DOES_NOT_EXIST", "--out", "x.png"], "RUN_DOES_NOT_EXIST"),
+        (["data", "moving-mnist", "--out", "x.npy", "--sequences", "0"], "--sequences"),
+    ],
+)
+def test_bad_input_gives_one_line_and_a_non_zero_exit(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(argv, capsys)
+    assert code != 0
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_input_on_an_existing_run(trained_run, tmp_path, capsys):
+    cases = [
+        (["sample", str(trained_run), "--out", str(tmp_path / "x.gif")], "must end in .png"),
+        (["sample", str(trained_run), "--out", str(tmp_path / "x.png"), "--size", "9"], "HxW"),
+        (["train", "pixelcnn-mnist", "--out", str(trained_run)], "already holds a run"),
+        (["train", "--resume", str(trained_run), "--lr", "0.5"], "different configuration"),
+        (["eval", str(trained_run), "--split", "holdout"], "no split 'holdout'"),
+    ]
+    for argv, message in cases:
+        code, _, err = run(argv, capsys)
+        assert code != 0 and len(err.strip().splitlines()) == 1 and message in err, (argv, err)
+
+
+def test_corrupt_weights_give_one_line(trained_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "corrupt"
+    shutil.copytree(trained_run, copy)
+    (copy / "model.safetensors").write_bytes(b"not a safetensors file")
+    code, _, err = run(["eval", str(copy)], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "model.safetensors" in err
+
+
+def test_console_script_process_exits_non_zero_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "genvid", "eval", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("genvid: error:") and "Traceback" not in result.stderr
