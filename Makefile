@@ -17,8 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
+	rm -rf $(DEMO_RUN)  # the demo's own run directory: start afresh each time
 	$(BIN)/genvid train pixelcnn-mnist --steps 1500 --batch-size 64 --precision bf16 \
-		--checkpoint-every 500 --out $(DEMO_RUN)
+		--checkpoint-every 500 --sample-every 500 --out $(DEMO_RUN)
 	$(BIN)/genvid eval $(DEMO_RUN)
 	$(BIN)/genvid sample $(DEMO_RUN) --n 36 --out $(DEMO_RUN)/samples.png
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from tiny_models import TinyBernoulli
 
+from genvid import atomic as atomic_module
 from genvid.train import (
     TrainConfig,
     atomic_write,
@@ -102,7 +103,7 @@ def test_interrupted_rename_leaves_the_previous_checkpoint_unchanged(tmp_path, m
     def crash(src, dst):
         raise OSError("power cut")
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", crash)
+    monkeypatch.setattr(atomic_module.os, "replace", crash)
     with pytest.raises(OSError, match="power cut"):
         save(tmp_path, seed=1, steps=5)
     monkeypatch.undo()
@@ -124,7 +125,7 @@ def test_a_crash_between_the_two_renames_is_detected(tmp_path, monkeypatch):
             raise OSError("power cut")
         os.rename(src, dst)
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", second_crashes)
+    monkeypatch.setattr(atomic_module.os, "replace", second_crashes)
     with pytest.raises(OSError, match="power cut"):
         save(tmp_path, seed=1, steps=5)
     monkeypatch.undo()

@@ -70,6 +70,7 @@ def test_fast_sampling_equals_naive_with_the_same_generator():
 
 
 def test_overfits_one_batch():
+    """16 fixed test digits: the loss falls from ~520 to well below any test NLL (memorised)."""
     from genvid.data import load_binarized_mnist
 
     torch.manual_seed(0)
@@ -77,12 +78,12 @@ def test_overfits_one_batch():
     model = genvid.create("pixelcnn-mnist", hidden_channels=16, num_layers=3)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = model(batch)["loss"].item()
-    for _ in range(150):
+    for _ in range(300):
         loss = model(batch)["loss"]
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    assert loss.item() < 0.35 * first, (first, loss.item())
+    assert loss.item() < 70.0 < 0.15 * first, (first, loss.item())
 
 
 def test_create_applies_overrides_and_rejects_bad_ones():

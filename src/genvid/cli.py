@@ -6,6 +6,7 @@ Wiring only: every subcommand calls the library (`genvid.train`, `genvid.evaluat
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,8 @@ def train(preset, data_name, root, out, resume, overrides, compile_, **options) 
         model_overrides = _parse_overrides(preset, overrides)
         run_dir = Path(out or Path("runs") / preset)
         result = runs.start_run(preset, model_overrides, data_name, root, run_dir, chosen)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 speaks for the run
     click.echo(
         f"trained to step {result.step}: loss {result.loss:.3f}, "
         f"{result.examples_per_s:.1f} examples/s, {result.wall_time_s:.0f} s"

@@ -31,11 +31,11 @@ _PRESETS = {
                 channels=1,
                 likelihood="bernoulli",
                 hidden_channels=32,
-                num_layers=7,
+                num_layers=12,
                 output_channels=32,
             ),
             "binarized-mnist",
-            "PixelCNN for binarised MNIST (7 residual blocks, h=32, output 32 maps)",
+            "PixelCNN for binarised MNIST (12 residual blocks, h=32, output 32 maps)",
         ),
         Preset(
             "pixelcnn-cifar10",

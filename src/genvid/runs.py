@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from genvid import data as gdata
+from genvid.atomic import atomic_write
 from genvid.evaluate import evaluate_nll
 from genvid.presets import create, get_preset, make_config
 from genvid.train import (
@@ -128,17 +128,9 @@ def evaluate_run(
             "overrides": spec["model"]["overrides"],
         },
     }
-    _write_json(run_dir / "eval.json", report)
+    text = json.dumps(report, indent=2)
+    atomic_write(run_dir / "eval.json", lambda handle: handle.write(text.encode()))
     return report
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def sample_run(

@@ -3,7 +3,8 @@
 Readers for MNIST (IDX), the fixed binarized MNIST, CIFAR-10 (python batches), Moving MNIST
 (generated on the fly, deterministic or stochastic bounces, and its standard .npy layout) and
 a user's own videos; training streams that are pure functions of (seed, step, rank); and a
-registry of named data sets for the command line. Imports nothing else of genvid.
+registry of named data sets for the command line. Of genvid it imports only the leaf module
+`genvid.atomic` (atomic file writes).
 """
 
 from genvid.data.cifar import (

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import struct
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -30,6 +28,8 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import Tensor
+
+from genvid.atomic import atomic_write
 
 OFFICIAL_TEST_BATCH_MD5 = "40351d587109b95175f43aff81a1287e"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -156,16 +156,7 @@ def write_cifar10_batch(
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda file: file.write(payload))
     return path
 
 

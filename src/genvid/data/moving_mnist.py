@@ -39,8 +39,6 @@ Deviations:
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +48,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from genvid.atomic import atomic_write
 from genvid.data.mnist import load_mnist
 
 CANVAS = 64  # frame height and width, px
@@ -360,16 +359,7 @@ def write_moving_mnist(path: str | Path, videos: Tensor | np.ndarray) -> Path:
         raise ValueError(f"frames must be 64x64, got {array.shape[2]}x{array.shape[3]}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, array, allow_pickle=False)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda file: np.save(file, array, allow_pickle=False))
     return path
 
 
