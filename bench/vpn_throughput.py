@@ -2,14 +2,17 @@
 
 For each preset: parameters; activation memory kept for backward (bytes saved by autograd,
 counted with saved-tensor hooks at the measured size and scaled linearly to batch 16, 20 frames
-of 64x64), plain and with `checkpoint_activations`; training sequences/s (forward + backward
-+ RMSProp step, the paper's optimiser), fp32 and bf16 autocast; and cached against naive
-sampling of one frame (frames/s and their ratio).
+of 64x64, extrapolated from steps of 2 and 4 frames of `--memory-size`), plain and with
+`checkpoint_activations` (which then also needs one time step's activations, about 1/20 of
+the plain figure, while it recomputes); training sequences/s (forward + backward + RMSProp
+step, the paper's optimiser), fp32 and bf16 autocast; and cached against naive sampling of
+one frame after two context frames (frames/s and their ratio).
 
     python bench/vpn_throughput.py [--presets vpn-micro,vpn-mini] [--size 32] [--frames 8]
-                                   [--batch 4] [--steps 3] [--sample-size 16]
+                                   [--batch 4] [--steps 3] [--sample-size 16] [--memory-size 32]
 
-Small sizes (`--size 8 --frames 3 --batch 2 --steps 1 --sample-size 4`) check that it runs.
+Small sizes (`--size 8 --frames 3 --batch 2 --steps 1 --sample-size 4 --memory-size 8`)
+check that it runs.
 """
 
 from __future__ import annotations
@@ -42,10 +45,23 @@ def saved_bytes(model, batch) -> int:
     return total
 
 
-def activation_bytes_per_sequence(model, batch) -> float:
-    """Saved bytes per sequence of `batch`'s size: the difference between batches of 2B and B
-    sequences, so that what does not grow with the batch (weights, masked kernels) cancels."""
-    return (saved_bytes(model, torch.cat([batch, batch])) - saved_bytes(model, batch)) / len(batch)
+def activation_gib(model, size: int, frames: tuple[int, int]) -> float:
+    """Saved activations of a training step at `TARGET`, in GiB, extrapolated from three small
+    steps: saved(B, T) = const + B * (a + b * T) for batches of 1 and 2 sequences of `frames[0]`
+    frames and 1 of `frames[1]` frames (const: weights and masked kernels), then scaled by
+    pixels (the encoder pads inside its convolutions, so nothing saved grows with dilation)."""
+    t1, t2 = frames
+
+    def measure(b: int, t: int) -> int:
+        video = torch.randint(0, 256, (b, t, model.config.channels, size, size))
+        return saved_bytes(model, video.to(torch.uint8))
+
+    one = measure(1, t1)
+    per_sequence_t1 = measure(2, t1) - one
+    per_sequence_t2 = measure(1, t2) - (one - per_sequence_t1)
+    per_frame = (per_sequence_t2 - per_sequence_t1) / (t2 - t1)
+    per_sequence = per_sequence_t1 + per_frame * (TARGET[1] - t1)
+    return TARGET[0] * per_sequence * (TARGET[2] * TARGET[3]) / size**2 / 2**30
 
 
 def sequences_per_second(model, batch, *, precision: str, steps: int) -> float:
@@ -80,8 +96,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="sequences per training step")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per row")
     parser.add_argument("--sample-size", type=int, default=16, help="frame side for sampling")
+    parser.add_argument("--memory-size", type=int, default=32, help="frame side, memory rows")
     args = parser.parse_args()
-    scale = TARGET[0] * (TARGET[1] * TARGET[2] * TARGET[3]) / (args.frames * args.size**2)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; training: batch "
         f"{args.batch}, {args.frames} frames of {args.size}x{args.size}; memory scaled to "
@@ -99,7 +115,7 @@ def main() -> None:
         for checkpointed in (False, True):
             model = genvid.create(name, checkpoint_activations=checkpointed)
             params = sum(p.numel() for p in model.parameters())
-            memory = activation_bytes_per_sequence(model, batch) * scale / 2**30
+            memory = activation_gib(model, args.memory_size, (2, 4))
             sampling = ("", "", "")
             if not checkpointed:
                 fast = frames_per_second(model, args.sample_size, fast=True)

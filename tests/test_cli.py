@@ -118,7 +118,8 @@ def test_bad_input_gives_one_line_and_a_non_zero_exit(argv, message, capsys, tmp
 
 def test_bad_input_on_an_existing_run(trained_run, tmp_path, capsys):
     cases = [
-        (["sample", str(trained_run), "--out", str(tmp_path / "x.gif")], "must end in .png"),
+        (["sample", str(trained_run), "--out", str(tmp_path / "x.gif")], "write .png grids"),
+        (["sample", str(trained_run), "--out", str(tmp_path / "x.jpg")], "must end in .png or .gif"),
         (["sample", str(trained_run), "--out", str(tmp_path / "x.png"), "--size", "9"], "HxW"),
         (["train", "pixelcnn-mnist", "--out", str(trained_run)], "already holds a run"),
         (["train", "--resume", str(trained_run), "--lr", "0.5"], "different configuration"),
@@ -148,3 +149,32 @@ def test_console_script_process_exits_non_zero_without_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert result.stderr.startswith("genvid: error:") and "Traceback" not in result.stderr
+
+
+VPN_TINY = [
+    "--set", "hidden_channels=4", "--set", "encoder_blocks=1", "--set", "decoder_blocks=1",
+    "--set", "lstm_channels=4", "--set", "dilation=false",
+]  # fmt: skip
+
+
+def test_video_run_trains_evaluates_against_the_bound_and_samples_a_gif(tmp_path, capsys):
+    run_dir = tmp_path / "vpn"
+    argv = ["train", "vpn-micro", *VPN_TINY, "--steps", "2", "--batch-size", "2"]
+    code, _, err = run([*argv, "--overfit", "--out", str(run_dir)], capsys)
+    assert code == 0, err
+    assert json.loads((run_dir / "config.json").read_text())["data"]["overfit"] is True
+
+    code, out, err = run(["eval", str(run_dir), "--sequences", "2"], capsys)
+    assert code == 0, err
+    assert "nats/frame" in out and "lower bound" in out and "87.6" in out
+    report = json.loads((run_dir / "eval.json").read_text())
+    assert report["protocol"]["count"] == 2 and report["protocol"]["seed"] == 150204681
+    assert report["nll_nats_per_frame"] > report["lower_bound_nats_per_frame"] > 0
+
+    gif = tmp_path / "continued.gif"
+    code, out, err = run(
+        ["sample", str(run_dir), "--n", "1", "--steps", "1", "--out", str(gif)], capsys
+    )
+    assert code == 0, err
+    with Image.open(gif) as image:
+        assert image.n_frames >= 2  # context frames, then the continuation

@@ -95,6 +95,9 @@ def _with_options(options):
 @click.option("--out", type=click.Path(), help="Run directory (default runs/PRESET).")
 @click.option("--resume", type=click.Path(), help="Continue the run in this directory.")
 @click.option(
+    "--overfit", is_flag=True, help="Train on one fixed example (a check that the model learns)."
+)
+@click.option(
     "--set",
     "overrides",
     multiple=True,
@@ -102,7 +105,7 @@ def _with_options(options):
     help="Override a model config field, e.g. --set hidden_channels=64 (repeatable).",
 )
 @_with_options(TRAIN_OPTIONS)
-def train(preset, data_name, root, out, resume, overrides, compile_, **options) -> None:
+def train(preset, data_name, root, out, resume, overfit, overrides, compile_, **options) -> None:
     """Train PRESET (see `genvid info`), or continue a run with --resume RUN.
 
     Example: genvid train pixelcnn-mnist --steps 2000 --precision bf16 --out runs/demo
@@ -112,7 +115,7 @@ def train(preset, data_name, root, out, resume, overrides, compile_, **options) 
         options["grad_clip"] = None
     chosen = {key: value for key, value in options.items() if value is not None}
     if resume:
-        if preset or data_name or root or out or overrides:
+        if preset or data_name or root or out or overrides or overfit:
             raise ValueError("--resume RUN takes the preset and data from RUN; drop the others")
         result = runs.resume_run(Path(resume), chosen)
     else:
@@ -120,7 +123,9 @@ def train(preset, data_name, root, out, resume, overrides, compile_, **options) 
             raise ValueError("name a PRESET to train (see `genvid info`) or --resume RUN")
         model_overrides = _parse_overrides(preset, overrides)
         run_dir = Path(out or Path("runs") / preset)
-        result = runs.start_run(preset, model_overrides, data_name, root, run_dir, chosen)
+        result = runs.start_run(
+            preset, model_overrides, data_name, root, run_dir, chosen, overfit=overfit
+        )
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 speaks for the run
     click.echo(
@@ -133,8 +138,14 @@ def train(preset, data_name, root, out, resume, overrides, compile_, **options) 
 @click.argument("run", type=click.Path())
 @click.option("--split", default="test", show_default=True, help="Split of the run's data set.")
 @click.option("--data", "data_name", help="Evaluate on another data set (default: the run's).")
-@click.option("--limit", type=int, help="Evaluate only the first N examples (quick checks).")
-@click.option("--batch-size", type=int, default=64, show_default=True, help="Examples per pass.")
+@click.option(
+    "--limit",
+    "--sequences",
+    "limit",
+    type=int,
+    help="Evaluate only the first N examples or sequences (quick checks).",
+)
+@click.option("--batch-size", type=int, help="Examples per pass (default 64 images, 8 videos).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 def eval_(run, split, data_name, limit, batch_size, device) -> None:
     """Exact test NLL of RUN (nats per example and bits/dim); writes RUN/eval.json."""
@@ -151,25 +162,64 @@ def eval_(run, split, data_name, limit, batch_size, device) -> None:
         f"{protocol['data']} ({protocol['split']}, {protocol['count']} examples, "
         f"checkpoint step {protocol['checkpoint_step']})"
     )
-    click.echo(
-        f"  NLL        {report['nll_nats']:.2f} +- {report['nll_nats_stderr']:.2f} nats/image"
-    )
-    click.echo(f"  bits/dim   {report['bits_per_dim']:.4f}")
+    if "nll_nats_per_frame" in report:
+        click.echo(
+            f"  NLL          {report['nll_nats_per_frame']:.2f} +- "
+            f"{report['nll_nats_per_frame_stderr']:.2f} nats/frame (frames 11-20 given 1-10)"
+        )
+        if "lower_bound_nats_per_frame" in report:
+            click.echo(
+                f"  lower bound  {report['lower_bound_nats_per_frame']:.2f} nats/frame, "
+                f"excess {report['excess_nats_per_frame']:.2f} +- {report['excess_stderr']:.2f}"
+            )
+        paper = ", ".join(f"{k} {v}" for k, v in report["paper_nats_per_frame"].items())
+        click.echo(f"  paper        {paper}")
+    else:
+        click.echo(
+            f"  NLL          {report['nll_nats']:.2f} +- {report['nll_nats_stderr']:.2f} nats/image"
+        )
+    click.echo(f"  bits/dim     {report['bits_per_dim']:.4f}")
     click.echo(f"wrote {Path(run) / 'eval.json'}")
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("run", type=click.Path())
-@click.option("--out", type=click.Path(), required=True, help="Output image grid (.png).")
-@click.option("--n", "count", type=int, default=16, show_default=True, help="Samples to draw.")
+@click.option(
+    "--out",
+    type=click.Path(),
+    required=True,
+    help="Output: .png grid (images or videos), or .gif (videos: context, truth, sample).",
+)
+@click.option(
+    "--n",
+    "count",
+    type=int,
+    default=16,
+    show_default=True,
+    help="Images to draw, or test videos to continue.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler.")
-@click.option("--size", help="HxW of the samples (default: the training data's).")
+@click.option("--size", help="HxW of image samples (default: the training data's).")
+@click.option(
+    "--steps",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Video models: frames to generate after the 10 context frames.",
+)
 @click.option("--naive", is_flag=True, help="Use the naive reference sampler (same draws).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-def sample(run, out, count, seed, size, naive, device) -> None:
-    """Draw samples from RUN and write them as an image grid."""
+def sample(run, out, count, seed, size, steps, naive, device) -> None:
+    """Draw samples from RUN: an image grid, or continued test videos (GIF or grid)."""
     path = runs.sample_run(
-        Path(run), Path(out), count=count, seed=seed, size=size, fast=not naive, device=device
+        Path(run),
+        Path(out),
+        count=count,
+        seed=seed,
+        size=size,
+        steps=steps,
+        fast=not naive,
+        device=device,
     )
     click.echo(f"wrote {path}")
 

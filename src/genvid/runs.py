@@ -16,7 +16,7 @@ import torch
 
 from genvid import data as gdata
 from genvid.atomic import atomic_write
-from genvid.evaluate import evaluate_nll
+from genvid.evaluate import evaluate_nll, evaluate_video_nll
 from genvid.presets import create, get_preset, make_config
 from genvid.train import (
     FitResult,
@@ -27,9 +27,13 @@ from genvid.train import (
     seed_everything,
 )
 from genvid.train.distributed import resolve_device
-from genvid.viz import save_image_grid
+from genvid.viz import save_image_grid, save_video_gif
 
 SAMPLE_GRID = 16  # images in the TensorBoard sample grid
+SAMPLE_VIDEOS, SAMPLE_STEPS = 2, 4  # videos and frames in TensorBoard's video samples
+IMAGE_EVAL_BATCH, VIDEO_EVAL_BATCH = 64, 8  # examples per evaluation pass (CPU-friendly)
+CONTEXT_FRAMES = 10  # Moving MNIST protocol: frames 11-20 are predicted given 1-10
+PAPER_NATS_PER_FRAME = {"VPN": 87.6, "VPN baseline": 110.1, "lower bound": 86.3}
 
 
 def _model_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
@@ -37,14 +41,20 @@ def _model_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
 
 
 def _stream(spec: dict[str, Any], seed: int):
-    return gdata.train_stream(spec["data"]["name"], seed=seed, root=spec["data"]["root"])
+    stream = gdata.train_stream(spec["data"]["name"], seed=seed, root=spec["data"]["root"])
+    if spec["data"].get("overfit"):  # one fixed example in every batch slot
+        return gdata.TensorStream(stream.batch(0, 1), seed=seed)
+    return stream
 
 
 def _sample_fn(example_shape: tuple[int, ...], seed: int):
     size = tuple(example_shape[-2:])
+    video = len(example_shape) == 4  # (T, C, H, W)
 
     def draw(model: torch.nn.Module) -> torch.Tensor:
         generator = torch.Generator(device=model.device).manual_seed(seed)
+        if video:  # a few short unconditional videos: sampling video is slow
+            return model.sample(SAMPLE_VIDEOS, size, steps=SAMPLE_STEPS, generator=generator)
         return model.sample(SAMPLE_GRID, size, generator=generator)
 
     return draw
@@ -65,8 +75,13 @@ def start_run(
     root: str | None,
     run_dir: Path,
     train_options: dict[str, Any],
+    *,
+    overfit: bool = False,
 ) -> FitResult:
-    """Train `preset` from scratch into `run_dir` (which must not hold a run yet)."""
+    """Train `preset` from scratch into `run_dir` (which must not hold a run yet).
+
+    `overfit` trains on the data set's first example only (a correctness check).
+    """
     if (run_dir / "config.json").exists():
         raise ValueError(f"{run_dir} already holds a run; continue it with --resume {run_dir}")
     config = TrainConfig(**train_options)
@@ -76,7 +91,7 @@ def start_run(
             "overrides": overrides,
             "config": dataclasses.asdict(make_config(preset, **overrides)),
         },
-        "data": {"name": data_name or get_preset(preset).data, "root": root},
+        "data": {"name": data_name or get_preset(preset).data, "root": root, "overfit": overfit},
     }
     _stream(spec, config.seed)  # fail on missing data before anything is written
     return _fit(spec, config, run_dir, resume=False)
@@ -98,13 +113,19 @@ def load_run_model(run_dir: Path, device: torch.device) -> tuple[torch.nn.Module
     return model.to(device).eval(), spec, step
 
 
+def _data_label(name: str) -> str:
+    if name in ("moving-mnist", "moving-mnist-stochastic"):
+        return f"{name} (regenerated from MNIST-test, seed {gdata.TEST_SET_SEED})"
+    return name
+
+
 def evaluate_run(
     run_dir: Path,
     *,
     split: str = "test",
     data_name: str | None = None,
     limit: int | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
     """Exact NLL of the run's model on a data split; writes `RUN/eval.json` and returns it."""
@@ -112,25 +133,47 @@ def evaluate_run(
     model, spec, step = load_run_model(run_dir, torch_device)
     name = data_name or spec["data"]["name"]
     examples = gdata.eval_set(name, split, root=spec["data"]["root"], limit=limit)
-    figures = evaluate_nll(model, examples, batch_size=batch_size, device=torch_device)
-    report = {
-        **figures,
-        "units": {"nll_nats": "nats per image (natural log, summed over all dims)"},
-        "protocol": {
-            "data": name,
-            "split": split,
-            "count": figures["count"],
-            "first_n": limit,
-            "seed": None,  # fixed test sets: no randomness in the evaluation
-            "checkpoint_step": step,
-            "precision": "fp32",
-            "preset": spec["model"]["preset"],
-            "overrides": spec["model"]["overrides"],
-        },
+    protocol = {
+        "data": _data_label(name),
+        "split": split,
+        "first_n": limit,
+        "seed": gdata.TEST_SET_SEED if name.startswith("moving-mnist") else None,
+        "checkpoint_step": step,
+        "precision": "fp32",
+        "preset": spec["model"]["preset"],
+        "overrides": spec["model"]["overrides"],
     }
+    if examples.dim() == 5:  # videos: frames 11-20 given 1-10
+        figures = evaluate_video_nll(
+            model,
+            examples,
+            context=CONTEXT_FRAMES,
+            batch_size=batch_size or VIDEO_EVAL_BATCH,
+            device=torch_device,
+            entropy_bound=model.likelihood.name == "soft_bernoulli",
+        )
+        units = "nats per predicted frame (summed over its C*H*W values)"
+        report = {**figures, "units": {"nll_nats_per_frame": units}}
+        report["paper_nats_per_frame"] = PAPER_NATS_PER_FRAME
+    else:
+        figures = evaluate_nll(
+            model, examples, batch_size=batch_size or IMAGE_EVAL_BATCH, device=torch_device
+        )
+        report = {**figures, "units": {"nll_nats": "nats per image (summed over all dims)"}}
+    report["protocol"] = {**protocol, "count": figures["count"]}
     text = json.dumps(report, indent=2)
     atomic_write(run_dir / "eval.json", lambda handle: handle.write(text.encode()))
     return report
+
+
+def _parse_size(size: str) -> tuple[int, int]:
+    try:
+        shape = tuple(int(side) for side in size.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"--size wants HxW such as 28x28, got {size!r}")
+    return shape
 
 
 def sample_run(
@@ -140,28 +183,56 @@ def sample_run(
     count: int = 16,
     seed: int = 0,
     size: str | None = None,
+    steps: int = 10,
     fast: bool = True,
     device: str = "auto",
 ) -> Path:
-    """Draw `count` samples from the run's model and write them as a PNG grid."""
-    if out.suffix.lower() != ".png":
-        raise ValueError(f"--out must end in .png, got {out}")
+    """Draw samples from the run's model and write them to `out`.
+
+    Image models: `count` samples as a PNG grid. Video models: the first `count` test videos
+    continued by `steps` frames after 10 context frames, as a GIF (context, ground truth and
+    sample side by side) or a PNG grid (one video per row).
+    """
+    suffixes = (".png", ".gif")
+    if out.suffix.lower() not in suffixes:
+        raise ValueError(f"--out must end in .png or .gif, got {out}")
     if count < 1:
         raise ValueError(f"--n must be >= 1, got {count}")
     torch_device = resolve_device(device)
     model, spec, _ = load_run_model(run_dir, torch_device)
-    if size is None:
-        shape = tuple(_stream(spec, 0).example_shape[-2:])
-    else:
-        try:
-            shape = tuple(int(side) for side in size.lower().split("x"))
-        except ValueError:
-            shape = ()
-        if len(shape) != 2 or min(shape) < 1:
-            raise ValueError(f"--size wants HxW such as 28x28, got {size!r}")
     generator = torch.Generator(device=torch_device).manual_seed(seed)
+    example_shape = _stream(spec, 0).example_shape
+    if len(example_shape) == 4:  # video (T, C, H, W)
+        return _continue_videos(model, spec, out, count, steps, generator, fast)
+    if out.suffix.lower() == ".gif":
+        raise ValueError("image models write .png grids; use --out FILE.png")
+    shape = _parse_size(size) if size else tuple(example_shape[-2:])
     images = model.sample(count, shape, generator=generator, fast=fast, progress=True)
     return save_image_grid(images, out)
+
+
+def _continue_videos(model, spec, out: Path, count: int, steps: int, generator, fast: bool):
+    if not 1 <= steps:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    videos = gdata.eval_set(spec["data"]["name"], "test", root=spec["data"]["root"], limit=count)
+    if videos.shape[1] < CONTEXT_FRAMES + steps:
+        raise ValueError(
+            f"--steps {steps}: the test videos have {videos.shape[1]} frames, "
+            f"{CONTEXT_FRAMES} of them context"
+        )
+    context = videos[:, :CONTEXT_FRAMES]
+    truth = videos[:, CONTEXT_FRAMES : CONTEXT_FRAMES + steps]
+    samples = model.sample(
+        context=context.to(model.device),
+        steps=steps,
+        generator=generator,
+        fast=fast,
+        progress=True,
+    ).cpu()
+    if out.suffix.lower() == ".gif":
+        return save_video_gif(context, truth, samples, out)
+    rows = torch.cat([context, samples], dim=1)  # (B, 10 + K, C, H, W): one video per row
+    return save_image_grid(rows.flatten(0, 1), out, nrow=rows.shape[1])
 
 
 def write_moving_mnist_file(out: Path, sequences: int, *, seed: int, stochastic: bool) -> str:

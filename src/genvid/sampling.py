@@ -28,6 +28,8 @@ def sample_raster(
     device: torch.device,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    start: Tensor | None = None,
+    known: Tensor | None = None,
 ) -> Tensor:
     """Draw images value by value from a raster-causal model.
 
@@ -39,6 +41,9 @@ def sample_raster(
         generator: source of the one uniform number drawn per value, in raster order, so two
             `params_at` that agree draw identical images.
         progress: show a progress bar over rows.
+        start: uint8 `[n, C, H, W]` values to begin from (default zeros).
+        known: bool `[H, W]`: pixels kept as in `start`, neither drawn nor asked for (a
+            multi-scale model's conditioning pixels).
 
     Returns:
         uint8 `[n, C, H, W]`.
@@ -46,8 +51,13 @@ def sample_raster(
     n, channels, height, width = shape
     per_value = likelihood.params_per_value
     x = torch.zeros(shape, dtype=torch.uint8, device=device)
+    if start is not None:
+        x.copy_(start)
+    skip = known.tolist() if known is not None else [[False] * width] * height
     for i in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
         for j in range(width):
+            if skip[i][j]:
+                continue
             for c in range(channels):
                 params = params_at(x, i, j)[:, c * per_value : (c + 1) * per_value]
                 x[:, c, i, j] = likelihood.sample(params, generator)[:, 0]

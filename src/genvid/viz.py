@@ -49,3 +49,66 @@ def save_image_grid(images: Tensor, path: str | Path, **grid_kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)
     return path
+
+
+def video_frames(
+    context: Tensor, truth: Tensor, samples: Tensor | list[Tensor], *, padding: int = 2
+) -> Tensor:
+    """Side-by-side frames of continued videos: one row per video; columns ground truth, then
+    each sample. Context frames appear in every column with a green border; predicted frames
+    have a red border (ground truth: white).
+
+    Args:
+        context: uint8 `[B, Tc, C, H, W]`, C in {1, 3}; binary 0/1 data are scaled to 0/255.
+        truth: uint8 `[B, K, C, H, W]`, the real continuation.
+        samples: uint8 `[B, K, C, H, W]`, or a list of them (several samples per video).
+
+    Returns:
+        uint8 RGB frames `[Tc + K, H', W', 3]`.
+    """
+    columns = [truth, *(samples if isinstance(samples, (list, tuple)) else [samples])]
+    videos = [torch.cat([context, column], dim=1) for column in columns]
+    for video in videos:
+        if video.dim() != 5 or video.dtype != torch.uint8 or video.shape != videos[0].shape:
+            raise ValueError(
+                "context, truth and samples must be uint8 [B, T, C, H, W] of one size, got "
+                f"{video.dtype} {tuple(video.shape)}"
+            )
+    b, frames, c, h, w = videos[0].shape
+    scale = 255 if max(int(v.max()) for v in videos) <= 1 else 1
+    tile_h, tile_w = h + 2 * padding, w + 2 * padding
+    out = torch.zeros(frames, b * tile_h, len(videos) * tile_w, 3, dtype=torch.uint8)
+    green, red, white = (torch.tensor(rgb, dtype=torch.uint8) for rgb in _BORDERS)
+    for t in range(frames):
+        for k, video in enumerate(videos):
+            border = green if t < context.shape[1] else (white if k == 0 else red)
+            for n in range(b):
+                top, left = n * tile_h, k * tile_w
+                out[t, top : top + tile_h, left : left + tile_w] = border
+                frame = (video[n, t].cpu() * scale).expand(3, h, w) if c == 1 else video[n, t]
+                inner = out[
+                    t, top + padding : top + padding + h, left + padding : left + padding + w
+                ]
+                inner.copy_(frame.cpu().permute(1, 2, 0))
+    return out
+
+
+_BORDERS = ((0, 160, 0), (200, 0, 0), (255, 255, 255))  # context, sample, ground truth
+
+
+def save_video_gif(
+    context: Tensor,
+    truth: Tensor,
+    samples: Tensor | list[Tensor],
+    path: str | Path,
+    *,
+    fps: float = 4.0,
+) -> Path:
+    """Write `video_frames(context, truth, samples)` as a looping GIF and return its path."""
+    import imageio.v2 as imageio
+
+    frames = video_frames(context, truth, samples).numpy()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(path, list(frames), format="GIF", duration=1.0 / fps, loop=0)
+    return path

@@ -9,6 +9,11 @@ Colour groups: with `color_groups = G`, channel `c` of a layer with `n` channels
 group `c * G // n` (contiguous blocks; sizes differ by at most one when `G` does not divide
 `n`). With `G = 1` there are no colour constraints at the centre beyond A/B.
 
+A kernel may be rectangular, `kernel_size=(kh, kw)` with both odd: the Row LSTM's masked
+k x 1 input-to-state convolution over a row is `(1, k)`. `out_blocks = b` splits the output
+channels into `b` equal blocks, each colour-grouped on its own (the four gates of an LSTM,
+each grouped like the hidden state they update).
+
 `forward_at` computes one output pixel from a cache of the input, which is all a raster
 sampler needs once the pixels before it are fixed (Ramachandran et al. 2017, arXiv 1704.06001).
 
@@ -26,6 +31,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 MaskType = Literal["A", "B"]
+KernelSize = int | tuple[int, int]
+
+
+def kernel_pair(kernel_size: KernelSize) -> tuple[int, int]:
+    """`(height, width)` of a kernel given as `k` or `(kh, kw)`."""
+    if isinstance(kernel_size, int):
+        return kernel_size, kernel_size
+    height, width = kernel_size
+    return int(height), int(width)
 
 
 def channel_groups(num_channels: int, color_groups: int) -> Tensor:
@@ -36,21 +50,27 @@ def channel_groups(num_channels: int, color_groups: int) -> Tensor:
 def causal_mask(
     out_channels: int,
     in_channels: int,
-    kernel_size: int,
+    kernel_size: KernelSize,
     mask_type: MaskType,
     color_groups: int = 1,
+    *,
+    out_blocks: int = 1,
 ) -> Tensor:
-    """Full `[out, in, k, k]` 0/1 mask of a raster-order masked convolution."""
+    """Full `[out, in, kh, kw]` 0/1 mask of a raster-order masked convolution."""
     if mask_type not in ("A", "B"):
         raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-    k, centre = kernel_size, kernel_size // 2
-    mask = torch.zeros(out_channels, in_channels, k, k)
-    mask[:, :, :centre, :] = 1  # rows above
-    mask[:, :, centre, :centre] = 1  # left on the centre row
-    out_group = channel_groups(out_channels, color_groups)[:, None]
+    if out_blocks < 1 or out_channels % out_blocks:
+        raise ValueError(f"out_blocks={out_blocks} does not divide out_channels={out_channels}")
+    height, width = kernel_pair(kernel_size)
+    row, col = height // 2, width // 2
+    mask = torch.zeros(out_channels, in_channels, height, width)
+    mask[:, :, :row, :] = 1  # rows above
+    mask[:, :, row, :col] = 1  # left on the centre row
+    block_group = channel_groups(out_channels // out_blocks, color_groups)
+    out_group = block_group.repeat(out_blocks)[:, None]
     in_group = channel_groups(in_channels, color_groups)[None, :]
     seen = in_group < out_group if mask_type == "A" else in_group <= out_group
-    mask[:, :, centre, centre] = seen.float()
+    mask[:, :, row, col] = seen.float()
     return mask
 
 
@@ -59,10 +79,11 @@ class MaskedConv2d(nn.Module):
 
     Args:
         in_channels, out_channels: feature maps in and out.
-        kernel_size: odd k.
+        kernel_size: odd k, or odd `(kh, kw)`.
         mask_type: "A" (centre pixel sees only earlier colour groups) or "B" (also its own).
         color_groups: number of colour groups G (1 for grey/binary data, 3 for RGB).
         dilation: spacing of the kernel taps.
+        out_blocks: output channels form this many equal blocks, each colour-grouped alone.
 
     Shape: `[B, in, H, W] -> [B, out, H, W]`.
     """
@@ -71,24 +92,29 @@ class MaskedConv2d(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int,
+        kernel_size: KernelSize,
         mask_type: MaskType,
         *,
         color_groups: int = 1,
         dilation: int = 1,
         bias: bool = True,
+        out_blocks: int = 1,
     ) -> None:
         super().__init__()
-        if kernel_size % 2 != 1:
+        height, width = kernel_pair(kernel_size)
+        if height % 2 != 1 or width % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-        if mask_type == "A" and kernel_size == 1 and color_groups == 1:
+        if mask_type == "A" and height == width == 1 and color_groups == 1:
             raise ValueError("a 1x1 mask-A convolution with one colour group sees nothing")
         self.kernel_size, self.mask_type, self.dilation = kernel_size, mask_type, dilation
-        self.color_groups = color_groups
-        rows = kernel_size // 2 + 1  # the rows a causal mask can leave non-zero
-        full = causal_mask(out_channels, in_channels, kernel_size, mask_type, color_groups)
+        self.kernel_height, self.kernel_width = height, width
+        self.color_groups, self.out_blocks = color_groups, out_blocks
+        rows = height // 2 + 1  # the rows a causal mask can leave non-zero
+        full = causal_mask(
+            out_channels, in_channels, kernel_size, mask_type, color_groups, out_blocks=out_blocks
+        )
         mask = full[:, :, :rows, :].contiguous()
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, rows, kernel_size))
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, rows, width))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         # An all-ones mask (e.g. a 1x1 mask-B conv with one group) costs nothing to skip.
         self.register_buffer("mask", None if bool(mask.all()) else mask, persistent=False)
@@ -105,16 +131,17 @@ class MaskedConv2d(nn.Module):
         return self.weight if self.mask is None else self.weight * self.mask
 
     def full_weight(self) -> Tensor:
-        """The masked kernel zero-padded back to `[out, in, k, k]` (reference form)."""
-        missing = self.kernel_size - self.weight.shape[2]
+        """The masked kernel zero-padded back to `[out, in, kh, kw]` (reference form)."""
+        missing = self.kernel_height - self.weight.shape[2]
         return F.pad(self.masked_weight(), (0, 0, 0, missing))
 
     def forward(self, x: Tensor) -> Tensor:
-        reach = self.dilation * (self.kernel_size // 2)
+        reach = self.dilation * (self.kernel_height // 2)
         if reach:  # zero rows on top only: the cropped kernel ends at the centre row
             x = F.pad(x, (0, 0, reach, 0))  # (B, in, H, W) -> (B, in, reach + H, W)
+        side = self.dilation * (self.kernel_width // 2)
         return F.conv2d(
-            x, self.masked_weight(), self.bias, padding=(0, reach), dilation=self.dilation
+            x, self.masked_weight(), self.bias, padding=(0, side), dilation=self.dilation
         )
 
     def forward_at(self, padded: Tensor, i: int, j: int, margin: int) -> Tensor:
@@ -127,16 +154,17 @@ class MaskedConv2d(nn.Module):
 
         Returns: `[B, out]`.
         """
-        reach, step = self.dilation * (self.kernel_size // 2), self.dilation
-        top, left = i + margin - reach, j + margin - reach
-        patch = padded[:, top : i + margin + 1 : step, left : left + 2 * reach + 1 : step]
+        step = self.dilation
+        reach, side = step * (self.kernel_height // 2), step * (self.kernel_width // 2)
+        top, left = i + margin - reach, j + margin - side
+        patch = padded[:, top : i + margin + 1 : step, left : left + 2 * side + 1 : step]
         weight = self.masked_weight().permute(0, 2, 3, 1).flatten(1)  # (out, rows * k * in)
         out = patch.flatten(1) @ weight.T  # (B, rows, k, in) -> (B, out)
         return out if self.bias is None else out + self.bias
 
     def forward_pixel(self, x: Tensor) -> Tensor:
         """A 1x1 convolution applied to one pixel's features. Shape: `[B, in] -> [B, out]`."""
-        if self.kernel_size != 1:
+        if self.kernel_height != 1 or self.kernel_width != 1:
             raise ValueError("forward_pixel is for 1x1 convolutions; use forward_at")
         out = x @ self.masked_weight()[:, :, 0, 0].T
         return out if self.bias is None else out + self.bias
@@ -147,4 +175,5 @@ class MaskedConv2d(nn.Module):
             f"{in_channels}, {out_channels}, kernel_size={self.kernel_size}, "
             f"mask_type={self.mask_type!r}, color_groups={self.color_groups}, "
             f"dilation={self.dilation}"
+            + (f", out_blocks={self.out_blocks}" if self.out_blocks != 1 else "")
         )

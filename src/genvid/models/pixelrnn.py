@@ -1,0 +1,213 @@
+"""PixelRNN: Row LSTM and Diagonal BiLSTM models (van den Oord, Kalchbrenner & Kavukcuoglu
+2016, arXiv 1601.06759, sections 3 and 4).
+
+A 7x7 mask-A convolution (2h maps), `num_layers` recurrent layers (Row LSTM or Diagonal
+BiLSTM, section 3.1-3.2) each with its residual connection (section 3.3), optional skip
+connections from every layer to the output, then two ReLU + 1x1 mask-B output layers (1024
+maps, 32 for MNIST; section 4.1) and the output distribution. RGB data use three colour
+groups in every masked convolution and inside the gates, so R -> G -> B holds in a pixel.
+An optional conditioning map (`condition_channels`) is added through an unmasked 1x1
+convolution per layer to that layer's input-to-state maps: the conditional network of the
+Multi-Scale PixelRNN (section 3.5, `genvid.models.multiscale`).
+
+Deviations: `num_layers` counts recurrent layers after the 7x7 layer; inputs are scaled to
+[-1, 1]; with skip connections the output layers read the sum of every layer's output (the
+paper does not say how its skip connections are combined); `residual=False` keeps the 1x1
+h -> 2h convolution and drops only the add.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from genvid.models.base import LikelihoodModel
+from genvid.nn.likelihoods import make_likelihood
+from genvid.nn.masked import MaskedConv2d
+from genvid.nn.recurrent import RecurrentBlock
+from genvid.sampling import ParamsAt, sample_raster
+
+
+@dataclass(frozen=True)
+class PixelRNNConfig:
+    channels: int = 1  # colour channels of the data: 1 (grey/binary) or 3 (RGB)
+    likelihood: str = "bernoulli"  # "bernoulli", "soft_bernoulli" or "categorical"
+    layer: str = "diagonal"  # "row" (Row LSTM) or "diagonal" (Diagonal BiLSTM)
+    hidden_channels: int = 16  # h: the LSTM state (per direction); layers pass 2h maps
+    num_layers: int = 7  # recurrent layers after the 7x7 mask-A layer
+    first_kernel_size: int = 7  # the mask-A input layer's kernel
+    kernel_size: int = 3  # the Row LSTM's k (input-to-state and state-to-state)
+    output_channels: int = 32  # width of the two ReLU + 1x1 output layers
+    residual: bool = True  # add each layer's input to its output (section 3.3)
+    skip: bool = True  # the output layers read the sum of every layer's output
+    condition_channels: int = 0  # maps of a conditioning input; 0: unconditional
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        make_likelihood(self.likelihood)  # raises on an unknown name
+        if self.layer not in ("row", "diagonal"):
+            raise ValueError(f"layer must be 'row' or 'diagonal', got {self.layer!r}")
+        for name in ("hidden_channels", "num_layers", "output_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.condition_channels < 0:
+            raise ValueError(f"condition_channels must be >= 0, got {self.condition_channels}")
+        for name in ("first_kernel_size", "kernel_size"):
+            if getattr(self, name) % 2 != 1:
+                raise ValueError(f"{name} must be odd, got {getattr(self, name)}")
+        if self.hidden_channels < self.channels or self.output_channels < self.channels:
+            raise ValueError("hidden_channels and output_channels need >= 1 map per colour")
+
+
+class PixelRNN(LikelihoodModel):
+    """PixelRNN over uint8 images `[B, C, H, W]` of any size."""
+
+    def __init__(self, config: PixelRNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.likelihood = make_likelihood(config.likelihood)
+        groups, h = config.channels, config.hidden_channels
+        self.input_layer = MaskedConv2d(
+            config.channels, 2 * h, config.first_kernel_size, "A", color_groups=groups
+        )
+        self.blocks = nn.ModuleList(
+            RecurrentBlock(
+                config.layer,
+                h,
+                kernel_size=config.kernel_size,
+                color_groups=groups,
+                residual=config.residual,
+            )
+            for _ in range(config.num_layers)
+        )
+        self.condition_layers = nn.ModuleList(
+            nn.Conv2d(config.condition_channels, block.lstm.gate_channels, 1)
+            for block in (self.blocks if config.condition_channels else ())
+        )
+        out, params = config.output_channels, self.likelihood.param_channels(config.channels)
+        self.output_hidden = MaskedConv2d(2 * h, out, 1, "B", color_groups=groups)
+        self.output_params = MaskedConv2d(out, params, 1, "B", color_groups=groups)
+
+    def _scale(self, x: Tensor) -> Tensor:
+        dtype = self.input_layer.weight.dtype
+        return x.to(dtype) * (2.0 / self.likelihood.max_value) - 1.0
+
+    def _extras(self, condition: Tensor | None) -> list[Tensor | None]:
+        """Each layer's conditioning input-to-state maps `[B, gates, H, W]` (or None)."""
+        if not self.config.condition_channels:
+            if condition is not None:
+                raise ValueError("this PixelRNN is unconditional: condition must be None")
+            return [None] * len(self.blocks)
+        if condition is None or condition.shape[1] != self.config.condition_channels:
+            raise ValueError(
+                f"expected a condition of {self.config.condition_channels} maps, got "
+                f"{None if condition is None else tuple(condition.shape)}"
+            )
+        return [layer(condition) for layer in self.condition_layers]
+
+    def params(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        """Distribution parameters. Shape: uint8 `[B, C, H, W]` -> `[B, P*C, H, W]`.
+
+        `condition`: `[B, condition_channels, H, W]` for a conditional model.
+        """
+        if x.dim() != 4 or x.shape[1] != self.config.channels:
+            raise ValueError(
+                f"expected images [B, {self.config.channels}, H, W], got {tuple(x.shape)}"
+            )
+        hidden = self.input_layer(self._scale(x))
+        total = None
+        for block, extra in zip(self.blocks, self._extras(condition), strict=True):
+            hidden = block(hidden, extra)
+            total = hidden if total is None else total + hidden
+        hidden = total if self.config.skip else hidden
+        return self.output_params(torch.relu(self.output_hidden(torch.relu(hidden))))
+
+    def nll(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Per-dimension NLL in nats; `context` is the conditioning map, if any."""
+        return self.likelihood.nll(self.params(x, context), x)
+
+    def _cached_params_at(
+        self, n: int, size: tuple[int, int], condition: Tensor | None = None
+    ) -> ParamsAt:
+        """`params_at` of the cached sampler: every layer computed one pixel at a time.
+
+        Pixels are computed in raster order, each once its value is final: a call at (i, j)
+        first recomputes every pixel since the last call (the last colours of the previous
+        pixel are new; a multi-scale model skips its known pixels), then (i, j) itself.
+        """
+        height, width = size
+        margin = self.config.first_kernel_size // 2
+        weight = self.input_layer.weight
+        data = weight.new_zeros(n, height + margin, width + 2 * margin, self.config.channels)
+        steppers = [
+            block.lstm.stepper(n, height, width, extra)
+            for block, extra in zip(self.blocks, self._extras(condition), strict=True)
+        ]
+        pending = [0]  # raster index of the first pixel whose value may still change
+
+        def pixel(i: int, j: int) -> Tensor:
+            hidden = self.input_layer.forward_at(data, i, j, margin)  # (n, 2h)
+            total = None
+            for block, stepper in zip(self.blocks, steppers, strict=True):
+                out = block.output.forward_pixel(stepper.step(i, j, hidden))
+                hidden = hidden + out if block.residual else out
+                total = hidden if total is None else total + hidden
+            return total if self.config.skip else hidden
+
+        def params_at(x: Tensor, i: int, j: int) -> Tensor:
+            # Rows i-1 and i again: the last colour of the pixel before (i, j) is new.
+            top = max(i - 1, 0)
+            data[:, top + margin : i + margin + 1, margin : margin + width] = self._scale(
+                x[:, :, top : i + 1]
+            ).permute(0, 2, 3, 1)
+            index = i * width + j
+            for earlier in range(pending[0], index):
+                pixel(*divmod(earlier, width))
+            pending[0] = index
+            hidden = torch.relu(self.output_hidden.forward_pixel(torch.relu(pixel(i, j))))
+            return self.output_params.forward_pixel(hidden)
+
+        return params_at
+
+    def sample(
+        self,
+        n: int,
+        size: tuple[int, int] = (28, 28),
+        *,
+        generator: torch.Generator | None = None,
+        fast: bool = True,
+        progress: bool = False,
+        condition: Tensor | None = None,
+        start: Tensor | None = None,
+        known: Tensor | None = None,
+    ) -> Tensor:
+        """Draw `n` images of `size`: cached (`fast`) or naive; the same draws either way.
+
+        `condition`, `start` and `known` serve the multi-scale model: the conditioning map
+        `[n, condition_channels, H, W]`, and pixels given in advance (`genvid.sampling`).
+
+        Returns: uint8 `[n, C, H, W]`.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                if fast:
+                    params_at = self._cached_params_at(n, size, condition)
+                else:
+                    params_at = lambda x, i, j: self.params(x, condition)[:, :, i, j]  # noqa: E731
+                return sample_raster(
+                    params_at,
+                    self.likelihood,
+                    (n, self.config.channels, *size),
+                    device=self.device,
+                    generator=generator,
+                    progress=progress,
+                    start=start,
+                    known=known,
+                )
+        finally:
+            self.train(was_training)

@@ -1,0 +1,342 @@
+"""Recurrent layers of the PixelRNN family: Row LSTM and Diagonal BiLSTM (skew / unskew).
+
+van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural Networks", 2016,
+arXiv 1601.06759: section 3.1 (Row LSTM), 3.2 (Diagonal BiLSTM), 3.3 (residual connections),
+3.4 (masks for the colour channels).
+
+Both layers compute the LSTM of equation (3), gates laid out `[o, f, i, g]`:
+
+    [o, f, i, g] = [sigmoid, sigmoid, sigmoid, tanh](K_ss * h_prev + K_is * x)
+    c = f * c_prev + i * g,   h = o * tanh(c)
+
+- Row LSTM: one step per image row for the whole batch and the whole row at once. K_is is a
+  masked k x 1 convolution along the row (taps at the pixel and to its left; mask B at the
+  pixel), K_ss an unmasked k x 1 convolution over the previous row's hidden state. The
+  receptive field is a triangle above the pixel.
+- Diagonal BiLSTM: the input-to-state maps (1x1, mask B) are skewed so that each column of
+  the skewed map is one diagonal of the image; one step per diagonal, K_ss a 2x1 convolution
+  down the previous column (taps: the pixel above, the pixel to the left). The second
+  direction runs on the mirrored image, and its output is shifted down one row before it is
+  added, so that no pixel sees the future.
+
+Colour groups (section 3.4): each gate is grouped like the hidden state (`out_blocks` of
+`MaskedConv2d`), the LSTM is element-wise, and K_ss reads only pixels of earlier rows or
+earlier columns, so colour group g of the output sees colours <= g of its own pixel.
+
+Deviations: the learned initial state (h0, c0) is one vector per layer and direction,
+broadcast along the row (Row LSTM) or used for every neighbour outside the image (Diagonal
+BiLSTM: above row 0 and left of column 0); the paper does not say how it is shaped. The
+right-to-left output's top row (which has no row above to come from) is zero. Both directions
+of the Diagonal BiLSTM run in one recurrence (a grouped 2x1 convolution), for speed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genvid.nn.masked import MaskedConv2d
+
+GATES = 4  # o, f, i, g
+LayerKind = Literal["row", "diagonal"]
+
+
+def skew(x: Tensor) -> Tensor:
+    """Shift row r of every map right by r. Shape: `[B, C, H, W] -> [B, C, H, W + H - 1]`.
+
+    Column c of the result holds the diagonal `{(r, c - r)}` of the input; zeros elsewhere.
+    """
+    b, c, height, width = x.shape
+    # Rows laid out with stride W + H and read back with stride W + H - 1: row r moves r right.
+    flat = F.pad(x, (0, height)).flatten(2)[:, :, : height * (width + height - 1)]
+    return flat.reshape(b, c, height, width + height - 1)
+
+
+def unskew(x: Tensor, width: int) -> Tensor:
+    """Undo `skew`. Shape: `[B, C, H, W + H - 1] -> [B, C, H, W]`."""
+    b, c, height, skewed = x.shape
+    if skewed != width + height - 1:
+        raise ValueError(f"a skewed map of height {height}, width {width} has {skewed} columns")
+    flat = F.pad(x.flatten(2), (0, height))  # (B, C, H * (W + H - 1) + H)
+    return flat.reshape(b, c, height, skewed + 1)[:, :, :, :width]
+
+
+def lstm_update(gates: Tensor, cell: Tensor, directions: int = 1) -> tuple[Tensor, Tensor]:
+    """One LSTM update, element-wise.
+
+    Shape: gates `[B, D*4*h, *]` (each direction laid out `[o, f, i, g]`), cell `[B, D*h, *]`
+    -> hidden and cell `[B, D*h, *]`.
+    """
+    b, width = cell.shape[:2]
+    split = gates.reshape(b, directions, GATES, width // directions, *gates.shape[2:])
+    o, f, i, g = (t.reshape(cell.shape) for t in split.unbind(2))
+    cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(cell), cell
+
+
+class RowLSTM(nn.Module):
+    """Row LSTM (section 3.1): masked k x 1 input-to-state, k x 1 state-to-state, row by row.
+
+    Args:
+        in_channels: input maps.
+        hidden_channels: h, the hidden and cell state maps.
+        kernel_size: odd k of both convolutions along the row.
+        color_groups: colour groups G of the masked input-to-state convolution.
+
+    Shape: `[B, in, H, W] -> [B, h, H, W]`; `extra`, if given, `[B, 4h, H, W]` is added to the
+    input-to-state maps (a conditioning input).
+    """
+
+    directions = 1
+
+    def __init__(
+        self, in_channels: int, hidden_channels: int, kernel_size: int = 3, *, color_groups: int = 1
+    ) -> None:
+        super().__init__()
+        h = hidden_channels
+        self.hidden_channels, self.kernel_size = h, kernel_size
+        self.gate_channels = GATES * h
+        self.input_to_state = MaskedConv2d(
+            in_channels, GATES * h, (1, kernel_size), "B", color_groups=color_groups, out_blocks=4
+        )
+        self.state_to_state = nn.Conv1d(h, GATES * h, kernel_size, padding=kernel_size // 2)
+        self.initial_hidden = nn.Parameter(torch.zeros(h))
+        self.initial_cell = nn.Parameter(torch.zeros(h))
+
+    def forward(self, x: Tensor, extra: Tensor | None = None) -> Tensor:
+        gates_in = self.input_to_state(x)  # (B, 4h, H, W)
+        if extra is not None:
+            gates_in = gates_in + extra
+        b, _, _, width = gates_in.shape
+        hidden = self.initial_hidden[None, :, None].expand(b, -1, width)  # (B, h, W)
+        cell = self.initial_cell[None, :, None].expand(b, -1, width)
+        rows = []
+        for row in gates_in.unbind(2):  # (B, 4h, W) each
+            hidden, cell = lstm_update(row + self.state_to_state(hidden), cell)
+            rows.append(hidden)
+        return torch.stack(rows, dim=2)  # (B, h, H, W)
+
+    def stepper(self, n: int, height: int, width: int, extra: Tensor | None = None):
+        """The layer one pixel at a time, for cached sampling (see `RowLSTMStepper`)."""
+        return RowLSTMStepper(self, n, height, width, extra)
+
+
+class DiagonalBiLSTM(nn.Module):
+    """Diagonal BiLSTM (section 3.2): skew, 1x1 mask-B input-to-state, 2x1 state-to-state.
+
+    Args:
+        in_channels: input maps.
+        hidden_channels: h per direction.
+        color_groups: colour groups G of the masked input-to-state convolution.
+
+    Shape: `[B, in, H, W] -> [B, h, H, W]` (the two directions added); `extra`, if given,
+    `[B, 8h, H, W]` (left-to-right gates, then right-to-left gates, both in image
+    coordinates) is added to the input-to-state maps.
+    """
+
+    directions = 2
+
+    def __init__(self, in_channels: int, hidden_channels: int, *, color_groups: int = 1) -> None:
+        super().__init__()
+        h = hidden_channels
+        self.hidden_channels = h
+        self.gate_channels = 2 * GATES * h
+        self.input_to_state = MaskedConv2d(
+            in_channels, 2 * GATES * h, 1, "B", color_groups=color_groups, out_blocks=8
+        )
+        # Column-wise 2x1 per direction; tap 0 reads the pixel above, tap 1 the pixel to the left.
+        self.state_to_state = nn.Conv1d(2 * h, 2 * GATES * h, 2, groups=2)
+        self.initial_hidden = nn.Parameter(torch.zeros(2 * h))  # (left h, right h)
+        self.initial_cell = nn.Parameter(torch.zeros(2 * h))
+
+    def forward(self, x: Tensor, extra: Tensor | None = None) -> Tensor:
+        gates_in = self.input_to_state(x)  # (B, 8h, H, W)
+        if extra is not None:
+            gates_in = gates_in + extra
+        half, h = GATES * self.hidden_channels, self.hidden_channels
+        # The right-to-left direction is the left-to-right one on the mirrored image.
+        gates_in = torch.cat([gates_in[:, :half], gates_in[:, half:].flip(3)], dim=1)
+        both = self.recur(gates_in)  # (B, 2h, H, W)
+        left, right = both[:, :h], both[:, h:].flip(3)
+        return left + F.pad(right, (0, 0, 1, 0))[:, :, :-1]  # right shifted down one row
+
+    def recur(self, gates_in: Tensor) -> Tensor:
+        """Both directions' diagonal recurrences, one step per diagonal for the whole batch.
+
+        Shape: `[B, 8h, H, W]` input-to-state maps -> hidden states `[B, 2h, H, W]`.
+        """
+        b, _, height, width = gates_in.shape
+        skewed = skew(gates_in)  # (B, 8h, H, W + H - 1)
+        hidden = self.initial_hidden[None, :, None].expand(b, -1, height)  # (B, 2h, H)
+        cell = self.initial_cell[None, :, None].expand(b, -1, height)
+        above_top = self.initial_hidden[None, :, None].expand(b, -1, 1)
+        columns = []
+        for col, gates_col in enumerate(skewed.unbind(3)):  # (B, 8h, H) each
+            # Rows whose pixel (r, col - r) lies in the image; rows below still hold the
+            # initial state, which is what their first pixel sees on its left.
+            lo, hi = max(0, col - width + 1), min(height, col + 1)
+            if lo == 0:
+                previous = torch.cat([above_top, hidden[:, :, :hi]], dim=2)
+            else:
+                previous = hidden[:, :, lo - 1 : hi]
+            gates = gates_col[:, :, lo:hi] + self.state_to_state(previous)
+            new_hidden, new_cell = lstm_update(gates, cell[:, :, lo:hi], directions=2)
+            hidden = torch.cat([hidden[:, :, :lo], new_hidden, hidden[:, :, hi:]], dim=2)
+            cell = torch.cat([cell[:, :, :lo], new_cell, cell[:, :, hi:]], dim=2)
+            columns.append(hidden)
+        return unskew(torch.stack(columns, dim=3), width)
+
+    def stepper(self, n: int, height: int, width: int, extra: Tensor | None = None):
+        """The layer one pixel at a time, for cached sampling (see `DiagonalBiLSTMStepper`)."""
+        return DiagonalBiLSTMStepper(self, n, height, width, extra)
+
+
+class RowLSTMStepper:
+    """A Row LSTM computed one pixel at a time, keeping the previous row's state.
+
+    `step(i, j, x)` must visit pixels in raster order, every pixel once its input is final;
+    repeating the latest pixel (a new colour of it was drawn) recomputes it. Equals
+    `RowLSTM.forward` at that pixel.
+    """
+
+    def __init__(
+        self, lstm: RowLSTM, n: int, height: int, width: int, extra: Tensor | None
+    ) -> None:
+        like, m = lstm.initial_hidden, lstm.kernel_size // 2
+        self.lstm, self.margin, self.extra, self.row = lstm, m, extra, 0
+        in_channels = lstm.input_to_state.weight.shape[1]
+        self.inputs = like.new_zeros(n, height + m, width + 2 * m, in_channels)  # channels last
+        self.above_hidden = F.pad(lstm.initial_hidden[None, :, None].expand(n, -1, width), (m, m))
+        self.above_cell = lstm.initial_cell[None, :, None].expand(n, -1, width)
+        self.hidden = torch.zeros_like(self.above_hidden)  # (n, h, W + 2m), zero margins
+        self.cell = torch.zeros_like(self.above_cell)  # (n, h, W)
+        self.weight = lstm.state_to_state.weight.flatten(1)  # (4h, h * k)
+
+    @torch.no_grad()
+    def step(self, i: int, j: int, x: Tensor) -> Tensor:
+        """The hidden state at (i, j). Shape: input `[n, in]` -> `[n, h]`."""
+        if i != self.row:
+            assert i == self.row + 1, "pixels must come in raster order"
+            self.above_hidden, self.above_cell = self.hidden, self.cell
+            self.hidden, self.cell = torch.zeros_like(self.hidden), torch.zeros_like(self.cell)
+            self.row = i
+        m = self.margin
+        self.inputs[:, i + m, j + m] = x
+        gates = self.lstm.input_to_state.forward_at(self.inputs, i, j, m)
+        above = self.above_hidden[:, :, j : j + 2 * m + 1].flatten(1)  # (n, h * k)
+        gates = gates + above @ self.weight.T + self.lstm.state_to_state.bias
+        if self.extra is not None:
+            gates = gates + self.extra[:, :, i, j]
+        hidden, cell = lstm_update(gates, self.above_cell[:, :, j])
+        self.hidden[:, :, j + m], self.cell[:, :, j] = hidden, cell
+        return hidden
+
+
+class DiagonalBiLSTMStepper:
+    """A Diagonal BiLSTM computed one pixel at a time (same rules as `RowLSTMStepper`).
+
+    The left-to-right direction steps along the row from its left neighbour and the finished
+    row above. When a row is finished, the right-to-left direction scans it from the right;
+    that scan is the shifted-down share of the next row.
+    """
+
+    def __init__(
+        self, lstm: DiagonalBiLSTM, n: int, height: int, width: int, extra: Tensor | None
+    ) -> None:
+        h, quarter = lstm.hidden_channels, GATES * lstm.hidden_channels
+        self.lstm, self.extra, self.row, self.h = lstm, extra, 0, h
+        weight, bias = lstm.state_to_state.weight, lstm.state_to_state.bias  # (8h, h, 2), (8h)
+        self.left_weights = (weight[:quarter, :, 0].T, weight[:quarter, :, 1].T, bias[:quarter])
+        self.right_weights = (weight[quarter:, :, 0].T, weight[quarter:, :, 1].T, bias[quarter:])
+        h0, c0 = lstm.initial_hidden, lstm.initial_cell
+        self.initial = (h0[:h].expand(n, h), c0[:h].expand(n, h), h0[h:], c0[h:])
+        self.above = h0[:h, None].expand(n, h, width)  # left-to-right states of row i - 1
+        self.hidden = h0.new_zeros(n, h, width)
+        self.cell = h0.new_zeros(n, h, width)
+        self.right_above = h0[h:, None].expand(n, h, width)  # right-to-left, row i - 2
+        self.right_shifted = h0.new_zeros(n, h, width)  # right-to-left states of row i - 1
+        in_channels = lstm.input_to_state.weight.shape[1]
+        self.inputs = h0.new_zeros(n, width, in_channels)  # this row's inputs
+
+    @torch.no_grad()
+    def step(self, i: int, j: int, x: Tensor) -> Tensor:
+        """The layer's output (both directions) at (i, j). Shape: `[n, in]` -> `[n, h]`."""
+        if i != self.row:
+            assert i == self.row + 1, "pixels must come in raster order"
+            self._finish_row()
+        quarter = GATES * self.h
+        self.inputs[:, j] = x
+        gates = self.lstm.input_to_state.forward_pixel(x)[:, :quarter]
+        if self.extra is not None:
+            gates = gates + self.extra[:, :quarter, i, j]
+        above_weight, left_weight, bias = self.left_weights
+        h0, c0 = self.initial[:2]
+        left, left_cell = (self.hidden[:, :, j - 1], self.cell[:, :, j - 1]) if j else (h0, c0)
+        gates = gates + self.above[:, :, j] @ above_weight + left @ left_weight + bias
+        hidden, cell = lstm_update(gates, left_cell)
+        self.hidden[:, :, j], self.cell[:, :, j] = hidden, cell
+        return hidden + self.right_shifted[:, :, j]
+
+    def _finish_row(self) -> None:
+        n, width = self.inputs.shape[:2]
+        quarter = GATES * self.h
+        gates_in = self.lstm.input_to_state.forward_pixel(self.inputs.flatten(0, 1))
+        gates_in = gates_in[:, quarter:].unflatten(0, (n, width))  # (n, W, 4h)
+        if self.extra is not None:
+            gates_in = gates_in + self.extra[:, quarter:, self.row].transpose(1, 2)
+        above_weight, left_weight, bias = self.right_weights
+        hidden = self.initial[2].expand(n, self.h)
+        cell = self.initial[3].expand(n, self.h)
+        out = torch.zeros_like(self.hidden)
+        for j in reversed(range(width)):  # "left" on the mirrored image is the right here
+            gates = gates_in[:, j] + self.right_above[:, :, j] @ above_weight
+            hidden, cell = lstm_update(gates + hidden @ left_weight + bias, cell)
+            out[:, :, j] = hidden
+        self.right_above = self.right_shifted = out
+        self.above = self.hidden
+        self.hidden, self.cell = torch.zeros_like(self.hidden), torch.zeros_like(self.cell)
+        self.row += 1
+
+
+class RecurrentBlock(nn.Module):
+    """One PixelRNN layer with its residual connection (section 3.3, figure 4).
+
+    The LSTM maps the 2h input maps to h per gate; its h-map output goes through a 1x1 mask-B
+    convolution back to 2h, which is added to the input when `residual`.
+
+    Args:
+        kind: "row" (Row LSTM) or "diagonal" (Diagonal BiLSTM).
+        hidden_channels: h.
+        kernel_size: the Row LSTM's k (unused by the Diagonal BiLSTM).
+        color_groups: colour groups G.
+        residual: add the input to the output.
+
+    Shape: `[B, 2h, H, W] -> [B, 2h, H, W]`; `extra` as for the LSTM (`lstm.gate_channels`).
+    """
+
+    def __init__(
+        self,
+        kind: LayerKind,
+        hidden_channels: int,
+        *,
+        kernel_size: int = 3,
+        color_groups: int = 1,
+        residual: bool = True,
+    ) -> None:
+        super().__init__()
+        h = hidden_channels
+        if kind == "row":
+            self.lstm = RowLSTM(2 * h, h, kernel_size, color_groups=color_groups)
+        elif kind == "diagonal":
+            self.lstm = DiagonalBiLSTM(2 * h, h, color_groups=color_groups)
+        else:
+            raise ValueError(f"layer kind must be 'row' or 'diagonal', got {kind!r}")
+        self.output = MaskedConv2d(h, 2 * h, 1, "B", color_groups=color_groups)
+        self.residual = residual
+
+    def forward(self, x: Tensor, extra: Tensor | None = None) -> Tensor:
+        out = self.output(self.lstm(x, extra))
+        return x + out if self.residual else out

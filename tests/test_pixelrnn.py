@@ -1,0 +1,138 @@
+import itertools
+
+import pytest
+import torch
+from causality import assert_raster_causal
+
+import genvid
+from genvid.data import load_binarized_mnist, load_cifar10, write_cifar10_batch
+
+PIXELRNN_PRESETS = [
+    "row-lstm-mnist",
+    "diagonal-bilstm-mnist",
+    "row-lstm-cifar10",
+    "diagonal-bilstm-cifar10",
+]
+TINY = dict(hidden_channels=3, num_layers=2, output_channels=6)
+
+
+def _tiny(layer="diagonal", **overrides):
+    torch.manual_seed(0)
+    model = genvid.create("diagonal-bilstm-mnist", layer=layer, **{**TINY, **overrides}).double()
+    with torch.no_grad():  # non-zero initial states and biases: nothing hides behind a zero
+        for parameter in model.parameters():
+            if parameter.dim() == 1:
+                parameter.normal_(0, 0.3)
+    return model
+
+
+def _all_images(channels, height, width, values):
+    dims = channels * height * width
+    grid = torch.tensor(list(itertools.product(range(values), repeat=dims)), dtype=torch.uint8)
+    return grid.reshape(-1, channels, height, width)
+
+
+@pytest.mark.parametrize("layer", ["row", "diagonal"])
+@pytest.mark.parametrize(
+    "channels,likelihood,max_value,switches",
+    [
+        (1, "bernoulli", 1, {}),
+        (3, "bernoulli", 1, {"residual": False}),
+        (3, "categorical", 255, {"skip": False}),
+    ],
+)
+def test_pixelrnn_is_causal_at_every_position_and_colour(
+    layer, channels, likelihood, max_value, switches
+):
+    model = _tiny(layer, channels=channels, likelihood=likelihood, **switches)
+    x = torch.randint(0, max_value + 1, (2, channels, 4, 4), dtype=torch.uint8)
+    with torch.no_grad():
+        assert_raster_causal(model.params, x, model.likelihood.params_per_value, max_value)
+
+
+@pytest.mark.parametrize("layer", ["row", "diagonal"])
+@pytest.mark.parametrize("channels,size", [(1, (3, 3)), (3, (2, 2))])
+def test_probabilities_of_every_binary_image_sum_to_one(layer, channels, size):
+    model = _tiny(layer, channels=channels).eval()
+    images = _all_images(channels, *size, 2)
+    with torch.no_grad():
+        total = torch.cat([model.log_prob(chunk).exp() for chunk in images.split(8192)]).sum()
+    torch.testing.assert_close(total.item(), 1.0, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("layer", ["row", "diagonal"])
+def test_fast_sampling_equals_naive_with_the_same_generator(layer):
+    model = _tiny(layer, channels=3, likelihood="categorical")
+    draws = [
+        model.sample(2, (4, 5), generator=torch.Generator().manual_seed(7), fast=fast)
+        for fast in (False, True)
+    ]
+    assert torch.equal(draws[0], draws[1])
+    assert draws[0].float().std() > 0
+
+
+@pytest.mark.parametrize("preset", PIXELRNN_PRESETS)
+def test_shapes_and_dtypes_of_every_preset(preset):
+    model = genvid.create(preset, **TINY)
+    channels, top = model.config.channels, model.likelihood.max_value
+    x = torch.randint(0, top + 1, (3, channels, 5, 6), dtype=torch.uint8)
+    nll = model.nll(x)
+    assert nll.shape == x.shape and nll.dtype == torch.float32
+    assert model.log_prob(x).shape == (3,)
+    out = model(x)
+    assert out["loss"].shape == () and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters())  # every layer is used
+    samples = model.sample(2, (3, 4), generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (2, channels, 3, 4) and samples.dtype == torch.uint8
+    assert int(samples.max()) <= top
+
+
+@pytest.mark.parametrize("preset", ["row-lstm-mnist", "diagonal-bilstm-mnist"])
+def test_overfits_one_batch(preset):
+    """8 fixed test digits (cropped to their middle 16x16): the loss falls below a third."""
+    torch.manual_seed(0)
+    batch = load_binarized_mnist("test")[:8, :, 6:22, 6:22].contiguous()
+    model = genvid.create(preset, hidden_channels=8, num_layers=2)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = model(batch)["loss"].item()
+    for _ in range(60):
+        loss = model(batch)["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert loss.item() < 0.33 * first, (first, loss.item())
+
+
+@pytest.mark.parametrize("preset", ["row-lstm-cifar10", "diagonal-bilstm-cifar10"])
+def test_cifar10_presets_train_evaluate_and_sample_on_cifar_files(preset, tmp_path):
+    from genvid import runs
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    for k in range(5):
+        write_cifar10_batch(tmp_path / "data" / f"data_batch_{k + 1}", images, [k] * 4)
+    write_cifar10_batch(tmp_path / "data" / "test_batch", images[:2], [0, 1])
+    assert torch.equal(load_cifar10(tmp_path / "data", "test")[0], images[:2])
+    run = tmp_path / "run"
+    overrides = dict(hidden_channels=3, num_layers=1, output_channels=3)
+    options = dict(steps=2, batch_size=2, device="cpu", log_every=1, checkpoint_every=2)
+    result = runs.start_run(preset, overrides, "cifar10", str(tmp_path / "data"), run, options)
+    assert result.step == 2
+    report = runs.evaluate_run(run, limit=2, device="cpu")
+    assert report["count"] == 2 and 0 < report["bits_per_dim"] < 12
+    png = runs.sample_run(run, tmp_path / "s.png", count=1, size="4x4", device="cpu")
+    assert png.exists()
+
+
+def test_create_applies_overrides_and_rejects_bad_ones():
+    model = genvid.create("row-lstm-mnist", channels=3, likelihood="categorical")
+    assert model.config.channels == 3 and model.config.layer == "row"
+    with pytest.raises(ValueError, match="layer must be 'row' or 'diagonal'"):
+        genvid.create("row-lstm-mnist", layer="column")
+    with pytest.raises(ValueError, match="hidden_channels must be >= 1"):
+        genvid.create("diagonal-bilstm-mnist", hidden_channels=0)
+    with pytest.raises(ValueError, match="condition must be None"):
+        genvid.create("row-lstm-mnist").nll(
+            torch.zeros(1, 1, 4, 4, dtype=torch.uint8), torch.zeros(1, 2, 4, 4)
+        )
