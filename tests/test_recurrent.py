@@ -166,16 +166,12 @@ def test_right_to_left_direction_alone_is_causal_and_needs_its_shift():
     with torch.no_grad():
         assert_raster_causal(lambda v: net(v.double()), x, per_value=2, max_value=1)
         lstm = net[1].lstm
-        unshifted = (
-            lambda v: lstm.recur(  # noqa: E731
-                torch.cat(
-                    [
-                        lstm.input_to_state(net[0](v.double()))[:, :12],
-                        lstm.input_to_state(net[0](v.double()))[:, 12:].flip(3),
-                    ],
-                    1,
-                )
-            )[:, 3:].flip(3)
-        )
+
+        def unshifted(v):
+            """The right-to-left direction without its one-row shift down."""
+            gates = lstm.input_to_state(net[0](v.double()))
+            both = torch.cat([gates[:, :12], gates[:, 12:].flip(3)], 1)
+            return lstm.recur(both)[:, 3:].flip(3)
+
         with pytest.raises(AssertionError, match="depends on later value"):
             assert_raster_causal(unshifted, x, per_value=1, max_value=1)
