@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from genvid.models.base import eval_mode
+
 
 def bits_per_dim(nats: float, dims: int) -> float:
     """Convert nats per example to bits per dimension: nats / (dims * ln 2)."""
@@ -38,18 +40,13 @@ def evaluate_nll(
     """
     if data.shape[0] == 0:
         raise ValueError("cannot evaluate on an empty data set")
-    was_training = model.training
-    model.eval()
     per_example = []
-    try:
+    with eval_mode(model):
         for chunk in tqdm(data.split(batch_size), desc="evaluating", disable=not progress):
             per_example.append(-model.log_prob(chunk.to(device)).double().cpu())
-    finally:
-        model.train(was_training)
     nats = torch.cat(per_example)
     dims = int(data[0].numel())
-    mean = nats.mean().item()
-    stderr = nats.std().item() / math.sqrt(len(nats)) if len(nats) > 1 else float("nan")
+    mean, stderr = _mean_and_stderr(nats)
     return {
         "nll_nats": mean,
         "nll_nats_stderr": stderr,
@@ -99,17 +96,13 @@ def evaluate_video_nll(
         raise ValueError("cannot evaluate on an empty data set")
     if not 0 <= context < videos.shape[1]:
         raise ValueError(f"context must be in [0, T) with T = {videos.shape[1]}, got {context}")
-    was_training = model.training
-    model.eval()
     per_video = []
-    try:
+    with eval_mode(model):
         for chunk in tqdm(videos.split(batch_size), desc="evaluating", disable=not progress):
             chunk = chunk.to(device)
             given = chunk[:, :context] if context else None
             nats = model.nll(chunk[:, context:], given).double()  # (b, T - context, C, H, W)
             per_video.append(nats.sum(dim=(2, 3, 4)).mean(dim=1).cpu())
-    finally:
-        model.train(was_training)
     nats = torch.cat(per_video)
     dims = int(videos[0, 0].numel())
     mean, stderr = _mean_and_stderr(nats)
@@ -135,5 +128,6 @@ def evaluate_video_nll(
 
 
 def _mean_and_stderr(values: Tensor) -> tuple[float, float]:
+    """Mean and its standard error (sample standard deviation / sqrt(n)) over examples."""
     stderr = values.std().item() / math.sqrt(len(values)) if len(values) > 1 else float("nan")
     return values.mean().item(), stderr

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from genvid.models.base import LikelihoodModel
+from genvid.models.base import LikelihoodModel, eval_mode
 from genvid.models.pixelrnn import PixelRNN, PixelRNNConfig
 
 
@@ -130,9 +130,7 @@ class MultiScalePixelRNN(LikelihoodModel):
         )
         start = small.new_zeros(n, self.config.channels, *size)
         start[:, :, ::f, ::f] = small
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             with torch.no_grad():
                 condition = self.condition(small)
             return self.large.sample(
@@ -145,5 +143,3 @@ class MultiScalePixelRNN(LikelihoodModel):
                 start=start,
                 known=known,
             )
-        finally:
-            self.train(was_training)

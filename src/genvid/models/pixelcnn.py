@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from genvid.models.base import LikelihoodModel
+from genvid.models.base import LikelihoodModel, eval_mode
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.residual import MaskedResidualBlock
@@ -130,9 +130,7 @@ class PixelCNN(LikelihoodModel):
 
         Returns: uint8 `[n, C, H, W]`.
         """
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             if fast:
                 params_at = self._cached_params_at(n, size)
             else:
@@ -145,5 +143,3 @@ class PixelCNN(LikelihoodModel):
                 generator=generator,
                 progress=progress,
             )
-        finally:
-            self.train(was_training)

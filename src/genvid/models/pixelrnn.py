@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from genvid.models.base import LikelihoodModel
+from genvid.models.base import LikelihoodModel, eval_mode
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.recurrent import RecurrentBlock
@@ -191,9 +191,7 @@ class PixelRNN(LikelihoodModel):
 
         Returns: uint8 `[n, C, H, W]`.
         """
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             with torch.no_grad():
                 if fast:
                     params_at = self._cached_params_at(n, size, condition)
@@ -209,5 +207,3 @@ class PixelRNN(LikelihoodModel):
                     start=start,
                     known=known,
                 )
-        finally:
-            self.train(was_training)

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from genvid.models.base import LikelihoodModel
+from genvid.models.base import LikelihoodModel, eval_mode
 from genvid.nn.convlstm import ConvLSTMCell, State
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
@@ -306,9 +306,7 @@ class VideoPixelNetwork(LikelihoodModel):
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         context = self._check(context.to(self.device), "context")
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             previous, state = self._initial(context)
             for t in range(context.shape[1]):
                 state = self._advance(previous, *state)
@@ -319,5 +317,3 @@ class VideoPixelNetwork(LikelihoodModel):
                 previous = self._sample_frame(state[0], generator, fast, progress)
                 frames.append(previous)
             return torch.stack(frames, dim=1)
-        finally:
-            self.train(was_training)
