@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from genvid.nn.likelihoods import make_likelihood
+
 
 class LikelihoodModel(nn.Module):
     """Base class: subclasses define `nll`; `log_prob` and the training `forward` follow from it.
@@ -42,3 +44,22 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
+
+
+def check_config(config, *, at_least: dict[str, int], odd: tuple[str, ...]) -> None:
+    """The checks every likelihood model's config shares; each raises `ValueError` naming the field.
+
+    Args:
+        config: a config dataclass with `channels` and `likelihood` fields.
+        at_least: field name -> its smallest allowed value.
+        odd: names of fields that must be odd (kernel sizes).
+    """
+    if config.channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {config.channels}")
+    make_likelihood(config.likelihood)  # raises on an unknown name
+    for name, low in at_least.items():
+        if getattr(config, name) < low:
+            raise ValueError(f"{name} must be >= {low}, got {getattr(config, name)}")
+    for name in odd:
+        if getattr(config, name) % 2 != 1:
+            raise ValueError(f"{name} must be odd, got {getattr(config, name)}")

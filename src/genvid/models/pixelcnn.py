@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from genvid.models.base import LikelihoodModel, eval_mode
+from genvid.models.base import LikelihoodModel, check_config, eval_mode
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.residual import MaskedResidualBlock
@@ -34,15 +34,10 @@ class PixelCNNConfig:
     output_channels: int = 32  # width of the two ReLU + 1x1 output layers
 
     def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
-        make_likelihood(self.likelihood)  # raises on an unknown name
-        for name in ("hidden_channels", "num_layers", "output_channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("first_kernel_size", "kernel_size"):
-            if getattr(self, name) % 2 != 1:
-                raise ValueError(f"{name} must be odd, got {getattr(self, name)}")
+        positive = ("hidden_channels", "num_layers", "output_channels")
+        check_config(
+            self, at_least=dict.fromkeys(positive, 1), odd=("first_kernel_size", "kernel_size")
+        )
         if 2 * self.hidden_channels < self.channels or self.output_channels < self.channels:
             raise ValueError("hidden_channels and output_channels need >= 1 map per colour")
 

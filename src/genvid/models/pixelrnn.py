@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from genvid.models.base import LikelihoodModel, eval_mode
+from genvid.models.base import LikelihoodModel, check_config, eval_mode
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.recurrent import RecurrentBlock
@@ -45,19 +45,14 @@ class PixelRNNConfig:
     condition_channels: int = 0  # maps of a conditioning input; 0: unconditional
 
     def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
-        make_likelihood(self.likelihood)  # raises on an unknown name
+        positive = ("hidden_channels", "num_layers", "output_channels")
+        check_config(
+            self,
+            at_least={**dict.fromkeys(positive, 1), "condition_channels": 0},
+            odd=("first_kernel_size", "kernel_size"),
+        )
         if self.layer not in ("row", "diagonal"):
             raise ValueError(f"layer must be 'row' or 'diagonal', got {self.layer!r}")
-        for name in ("hidden_channels", "num_layers", "output_channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.condition_channels < 0:
-            raise ValueError(f"condition_channels must be >= 0, got {self.condition_channels}")
-        for name in ("first_kernel_size", "kernel_size"):
-            if getattr(self, name) % 2 != 1:
-                raise ValueError(f"{name} must be odd, got {getattr(self, name)}")
         if self.hidden_channels < self.channels or self.output_channels < self.channels:
             raise ValueError("hidden_channels and output_channels need >= 1 map per colour")
 

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from genvid.models.base import LikelihoodModel, eval_mode
+from genvid.models.base import LikelihoodModel, check_config, eval_mode
 from genvid.nn.convlstm import ConvLSTMCell, State
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
@@ -64,20 +64,16 @@ class VPNConfig:
     checkpoint_activations: bool = False  # recompute each time step in backward (memory)
 
     def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
-        make_likelihood(self.likelihood)  # raises on an unknown name
+        check_config(
+            self,
+            at_least={
+                **dict.fromkeys(("hidden_channels", "lstm_channels", "decoder_blocks"), 1),
+                **dict.fromkeys(("encoder_blocks", "train_context_frames"), 0),
+            },
+            odd=("kernel_size", "first_kernel_size", "lstm_kernel_size"),
+        )
         if self.unit not in ("mu", "relu"):
             raise ValueError(f"unit must be 'mu' or 'relu', got {self.unit!r}")
-        for name in ("hidden_channels", "lstm_channels", "decoder_blocks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("encoder_blocks", "train_context_frames"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("kernel_size", "first_kernel_size", "lstm_kernel_size"):
-            if getattr(self, name) % 2 != 1:
-                raise ValueError(f"{name} must be odd, got {getattr(self, name)}")
         if self.hidden_channels < self.channels:
             raise ValueError("hidden_channels needs >= 1 map per colour")
 
