@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from genvid import runs
+from genvid.allocator import keep_freed_memory
 from genvid.data import TEST_SET_SEED
 from genvid.presets import get_preset, make_config, presets
 from genvid.train import NonFiniteLossError
@@ -26,6 +27,7 @@ USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, NonFiniteLossE
 @click.version_option(package_name="genvid")
 def cli() -> None:
     """Train, evaluate and sample generative models of images and video."""
+    keep_freed_memory()  # every command allocates large CPU tensors again and again
 
 
 def _parse_overrides(preset: str, pairs: tuple[str, ...]) -> dict[str, Any]:

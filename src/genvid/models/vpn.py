@@ -178,10 +178,11 @@ class VideoPixelNetwork(LikelihoodModel):
         zero, state = self._initial(video)
         previous = torch.cat([zero[:, None], video[:, :-1]], dim=1)  # frame t reads frame t-1
         gates = self.lstm.input_gates(self.encode(previous.flatten(0, 1)))  # (B*T, 4L, H, W)
-        gates = gates.unflatten(0, (b, frames))  # (B, T, 4L, H, W)
+        # unbind, not gates[:, t]: the backward of T selects would fill T full-size zero
+        # tensors, one per step; unbind's backward stacks the T gradients once.
         outputs = []
-        for t in range(frames):
-            state = self.lstm.step(gates[:, t], state)
+        for t, gates_t in enumerate(gates.unflatten(0, (b, frames)).unbind(1)):
+            state = self.lstm.step(gates_t, state)
             if t >= frames - x.shape[1]:
                 outputs.append(state[0])
         return torch.stack(outputs, dim=1)

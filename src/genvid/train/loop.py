@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from genvid.allocator import keep_freed_memory
 from genvid.train import distributed
 from genvid.train.checkpoint import load_checkpoint, save_checkpoint, write_run_config
 from genvid.train.config import TrainConfig
@@ -79,6 +80,9 @@ def fit(
 
     Returns:
         A `FitResult`. Raises `NonFiniteLossError` when the loss turns NaN or infinite.
+
+    On the CPU this calls `genvid.allocator.keep_freed_memory()`, which holds for the whole
+    process: freed memory is reused, not returned to the system.
     """
     if config.sample_every and sample_fn is None:
         raise ValueError(f"sample_every={config.sample_every} needs a sample_fn")
@@ -104,6 +108,8 @@ def _fit(
             f"batch_size {config.batch_size} does not split over {ctx.world_size} processes"
         )
     stored_spec = run_spec(run_dir, config, spec, resume)
+    if ctx.device.type == "cpu":
+        keep_freed_memory()  # large CPU tensors: no page faults on every step
     seed_everything(config.seed + ctx.rank)
     model.to(ctx.device)
     if config.channels_last:
