@@ -1,30 +1,82 @@
-"""Video Pixel Network cost on this machine: training throughput, activation memory, sampling.
+"""Video Pixel Network cost on this machine: training throughput, memory, sampling time.
 
-For each preset: parameters; activation memory kept for backward (bytes saved by autograd,
-counted with saved-tensor hooks at the measured size and scaled linearly to batch 16, 20 frames
-of 64x64, extrapolated from steps of 2 and 4 frames of `--memory-size`), plain and with
-`checkpoint_activations` (which then also needs one time step's activations, about 1/20 of
-the plain figure, while it recomputes); training sequences/s (forward + backward + RMSProp
-step, the paper's optimiser), fp32 and bf16 autocast; and cached against naive sampling of
-one frame after two context frames (frames/s and their ratio).
+Table 1, one row per preset and way of training (each row in a fresh process, so its peak
+memory is its own): training sequences/s (forward + backward + RMSProp step, the paper's
+optimiser) at batch 16, 20 frames of 64x64 (19 frames scored, as in training); the peak
+resident memory of that process; the convolution and matmul work of one step (counted by
+`torch.utils.flop_counter` at batch 1, times the batch) and the rate it was done at. Ways:
+fp32; bf16 autocast; bf16 with channels_last weights and `torch.compile` (what `genvid train
+--precision bf16 --channels-last --compile` does); bf16 with `checkpoint_activations`.
+Table 2: activations autograd saves for backward at batch 16, 20 frames of 64x64, plain and
+checkpointed, for every preset including vpn-full (too large to train here): counted with
+saved-tensor hooks on small steps (`--memory-size`) and scaled linearly.
+Table 3: seconds to sample one frame after two context frames, cached and naive.
 
-    python bench/vpn_throughput.py [--presets vpn-micro,vpn-mini] [--size 32] [--frames 8]
-                                   [--batch 4] [--steps 3] [--sample-size 16] [--memory-size 32]
+    python bench/vpn_throughput.py [--presets vpn-micro,vpn-mini] [--batch 16] [--frames 20]
+        [--size 64] [--steps 2] [--ways fp32,bf16,bf16-compiled,bf16-checkpointed]
+        [--memory-presets vpn-micro,vpn-mini,vpn-full] [--sample-size 64]
 
-Small sizes (`--size 8 --frames 3 --batch 2 --steps 1 --sample-size 4 --memory-size 8`)
-check that it runs.
+Small sizes (`--batch 2 --frames 3 --size 8 --steps 1 --ways fp32 --memory-size 8
+--sample-size 4`) check that it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 import genvid
+from genvid.allocator import keep_freed_memory
 
-TARGET = (16, 20, 64, 64)  # batch, frames, height, width of the memory estimate
+TARGET = (16, 20, 64, 64)  # batch, frames, height, width of the activation estimate
+WAYS = {  # name: (autocast bf16, channels_last + compile, checkpoint_activations)
+    "fp32": (False, False, False),
+    "bf16": (True, False, False),
+    "bf16-compiled": (True, True, False),
+    "bf16-checkpointed": (True, False, True),
+}
+
+
+def _video(batch: int, frames: int, size: int) -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.randint(0, 256, (batch, frames, 1, size, size), dtype=torch.uint8)
+
+
+def _training_step(model, net, optimiser, video, bf16: bool) -> None:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = net(video)["loss"]
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+
+
+def train_row(preset: str, way: str, batch: int, frames: int, size: int, steps: int) -> tuple:
+    """In a fresh process: (sequences/s, peak RSS in GiB, TFLOP per step)."""
+    keep_freed_memory()
+    bf16, compiled, checkpointed = WAYS[way]
+    model = genvid.create(preset, checkpoint_activations=checkpointed)
+    with FlopCounterMode(display=False) as counter:  # batch 1, plain fp32 step
+        model(_video(1, frames, size))["loss"].backward()
+    tflop = counter.get_total_flops() * batch / 1e12
+    model.zero_grad(set_to_none=True)
+    net = model
+    if compiled:
+        model.to(memory_format=torch.channels_last)
+        net = torch.compile(model)
+    optimiser = torch.optim.RMSprop(model.parameters(), lr=3e-4)
+    video = _video(batch, frames, size)
+    _training_step(model, net, optimiser, video, bf16)  # warm-up (and compilation)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _training_step(model, net, optimiser, video, bf16)
+    seconds = (time.perf_counter() - start) / steps
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    return batch / seconds, peak, tflop, tflop / seconds
 
 
 def saved_bytes(model, batch) -> int:
@@ -53,8 +105,7 @@ def activation_gib(model, size: int, frames: tuple[int, int]) -> float:
     t1, t2 = frames
 
     def measure(b: int, t: int) -> int:
-        video = torch.randint(0, 256, (b, t, model.config.channels, size, size))
-        return saved_bytes(model, video.to(torch.uint8))
+        return saved_bytes(model, _video(b, t, size))
 
     one = measure(1, t1)
     per_sequence_t1 = measure(2, t1) - one
@@ -64,71 +115,66 @@ def activation_gib(model, size: int, frames: tuple[int, int]) -> float:
     return TARGET[0] * per_sequence * (TARGET[2] * TARGET[3]) / size**2 / 2**30
 
 
-def sequences_per_second(model, batch, *, precision: str, steps: int) -> float:
-    optimiser = torch.optim.RMSprop(model.parameters(), lr=3e-4)
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(batch)["loss"]
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return len(batch) * steps / (time.perf_counter() - start)
-
-
-def frames_per_second(model, size: int, *, fast: bool) -> float:
+def sampling_seconds(model, size: int, *, fast: bool) -> float:
     context = torch.zeros(1, 2, model.config.channels, size, size, dtype=torch.uint8)
     start = time.perf_counter()
     model.sample(context=context, steps=1, generator=torch.Generator().manual_seed(0), fast=fast)
-    return 1.0 / (time.perf_counter() - start)
+    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default="vpn-micro,vpn-mini", help="comma-separated")
-    parser.add_argument("--size", type=int, default=32, help="frame side for training rows")
-    parser.add_argument("--frames", type=int, default=8, help="frames per training sequence")
-    parser.add_argument("--batch", type=int, default=4, help="sequences per training step")
-    parser.add_argument("--steps", type=int, default=3, help="timed training steps per row")
-    parser.add_argument("--sample-size", type=int, default=16, help="frame side for sampling")
-    parser.add_argument("--memory-size", type=int, default=32, help="frame side, memory rows")
+    parser.add_argument("--presets", default="vpn-micro,vpn-mini", help="trained, sampled")
+    parser.add_argument("--batch", type=int, default=16, help="sequences per training step")
+    parser.add_argument("--frames", type=int, default=20, help="frames per training sequence")
+    parser.add_argument("--size", type=int, default=64, help="frame side for training rows")
+    parser.add_argument("--steps", type=int, default=2, help="timed training steps per row")
+    parser.add_argument(
+        "--ways", default=",".join(WAYS), help="comma-separated, of: " + ", ".join(WAYS)
+    )
+    parser.add_argument("--memory-presets", default="vpn-micro,vpn-mini,vpn-full")
+    parser.add_argument("--memory-size", type=int, default=16, help="frame side, memory rows")
+    parser.add_argument("--sample-size", type=int, default=64, help="frame side for sampling")
     args = parser.parse_args()
+    keep_freed_memory()
+    presets = args.presets.split(",")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; training: batch "
-        f"{args.batch}, {args.frames} frames of {args.size}x{args.size}; memory scaled to "
-        f"batch {TARGET[0]}, {TARGET[1]} frames of {TARGET[2]}x{TARGET[3]}"
+        f"Training: batch {args.batch}, {args.frames} frames of {args.size}x{args.size}\n\n"
+        "| preset | way | sequences/s | peak memory | TFLOP/step | achieved TFLOP/s |\n"
+        "|---|---|---:|---:|---:|---:|"
     )
+    spawn = multiprocessing.get_context("spawn")
+    for name in presets:
+        for way in args.ways.split(","):
+            with spawn.Pool(1) as pool:
+                row = (name, way, args.batch, args.frames, args.size, args.steps)
+                rate, peak, tflop, achieved = pool.apply(train_row, row)
+            print(
+                f"| {name} | {way} | {rate:.2f} | {peak:.1f} GiB | {tflop:.2f} | {achieved:.2f} |",
+                flush=True,
+            )
     print(
-        "| preset | params | checkpointed | saved activations (est.) | precision | "
-        "sequences/s | sampling: cached frames/s | naive frames/s | cached / naive |"
+        f"\nSaved activations at batch {TARGET[0]}, {TARGET[1]} frames of "
+        f"{TARGET[2]}x{TARGET[3]}, float32 (estimated)\n\n"
+        "| preset | params | plain | checkpoint_activations |\n|---|---:|---:|---:|"
     )
-    print("|---|---:|---|---:|---|---:|---:|---:|---:|")
-    for name in args.presets.split(","):
-        torch.manual_seed(0)
-        batch = torch.randint(0, 256, (args.batch, args.frames, 1, args.size, args.size))
-        batch = batch.to(torch.uint8)
-        for checkpointed in (False, True):
-            model = genvid.create(name, checkpoint_activations=checkpointed)
-            params = sum(p.numel() for p in model.parameters())
-            memory = activation_gib(model, args.memory_size, (2, 4))
-            sampling = ("", "", "")
-            if not checkpointed:
-                fast = frames_per_second(model, args.sample_size, fast=True)
-                naive = frames_per_second(model, args.sample_size, fast=False)
-                sampling = (f"{fast:.3f}", f"{naive:.3f}", f"{fast / naive:.1f}x")
-            for precision in ("fp32", "bf16"):
-                rate = sequences_per_second(model, batch, precision=precision, steps=args.steps)
-                print(
-                    f"| {name} | {params / 1e6:.2f}M | {checkpointed} | {memory:.1f} GiB | "
-                    f"{precision} | {rate:.2f} | " + " | ".join(sampling) + " |",
-                    flush=True,
-                )
-                sampling = ("", "", "")
+    for name in args.memory_presets.split(","):
+        sizes = [
+            activation_gib(genvid.create(name, checkpoint_activations=c), args.memory_size, (2, 4))
+            for c in (False, True)
+        ]
+        params = sum(p.numel() for p in genvid.create(name).parameters())
+        print(f"| {name} | {params / 1e6:.2f}M | {sizes[0]:.1f} GiB | {sizes[1]:.1f} GiB |")
+    print(
+        f"\nSampling one {args.sample_size}x{args.sample_size} frame after two context frames"
+        "\n\n| preset | cached | naive | naive / cached |\n|---|---:|---:|---:|"
+    )
+    for name in presets:
+        model = genvid.create(name)
+        fast = sampling_seconds(model, args.sample_size, fast=True)
+        naive = sampling_seconds(model, args.sample_size, fast=False)
+        print(f"| {name} | {fast:.1f} s | {naive:.1f} s | {naive / fast:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":
