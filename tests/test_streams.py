@@ -12,6 +12,7 @@ from genvid.data import (
     MovingMNISTStream,
     Stream,
     TensorStream,
+    default_split,
     describe,
     eval_set,
     load_binarized_mnist,
@@ -112,7 +113,11 @@ def test_registry_names_and_errors():
         "moving-mnist",
         "moving-mnist-stochastic",
         "video-folder",
+        "imagenet32",
+        "imagenet64",
     }
+    assert default_split("binarized-mnist") == "test"
+    assert default_split("imagenet64") == "valid"
     with pytest.raises(
         ValueError, match="unknown data set 'imagenet'; valid names: binarized"
     ) as error:

@@ -138,7 +138,9 @@ def train(preset, data_name, root, out, resume, overfit, overrides, compile_, **
 
 @cli.command("eval", context_settings=CONTEXT)
 @click.argument("run", type=click.Path())
-@click.option("--split", default="test", show_default=True, help="Split of the run's data set.")
+@click.option(
+    "--split", default=None, help="Split of the run's data set (default: test, or valid if none)."
+)
 @click.option("--data", "data_name", help="Evaluate on another data set (default: the run's).")
 @click.option(
     "--limit",

@@ -118,9 +118,9 @@ _PRESETS = {
                 factor=2,
                 condition_channels=128,
             ),
-            "cifar10",
+            "imagenet64",
             "Multi-Scale Row LSTM of the paper's ImageNet 64x64 model (32x32 then 64x64, 4 layers, "
-            "h=512, no residual) for your own RGB images (--data/--root)",
+            "h=512, no residual) for your downsampled ImageNet 64x64 (--root DIR)",
         ),
         Preset(
             "vpn-full",

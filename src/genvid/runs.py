@@ -122,7 +122,7 @@ def _data_label(name: str) -> str:
 def evaluate_run(
     run_dir: Path,
     *,
-    split: str = "test",
+    split: str | None = None,
     data_name: str | None = None,
     limit: int | None = None,
     batch_size: int | None = None,
@@ -132,6 +132,7 @@ def evaluate_run(
     torch_device = resolve_device(device)
     model, spec, step = load_run_model(run_dir, torch_device)
     name = data_name or spec["data"]["name"]
+    split = split or gdata.default_split(name)
     examples = gdata.eval_set(name, split, root=spec["data"]["root"], limit=limit)
     protocol = {
         "data": _data_label(name),

@@ -1,10 +1,10 @@
 """Data sets: uint8 tensors out (images [N, C, H, W], videos [N, T, C, H, W]), nothing else.
 
-Readers for MNIST (IDX), the fixed binarized MNIST, CIFAR-10 (python batches), Moving MNIST
-(generated on the fly, deterministic or stochastic bounces, and its standard .npy layout) and
-a user's own videos; training streams that are pure functions of (seed, step, rank); and a
-registry of named data sets for the command line. Of genvid it imports only the leaf module
-`genvid.atomic` (atomic file writes).
+Readers for MNIST (IDX), the fixed binarized MNIST, CIFAR-10 (python batches), downsampled
+ImageNet (PNG folders or npz batches), Moving MNIST (generated on the fly, deterministic or
+stochastic bounces, and its standard .npy layout) and a user's own videos; training streams
+that are pure functions of (seed, step, rank); and a registry of named data sets for the
+command line. Of genvid it imports only the leaf module `genvid.atomic` (atomic file writes).
 """
 
 from genvid.data.cifar import (
@@ -13,6 +13,7 @@ from genvid.data.cifar import (
     load_cifar10,
     write_cifar10_batch,
 )
+from genvid.data.imagenet import load_downsampled_imagenet
 from genvid.data.mnist import binarize, load_binarized_mnist, load_mnist, read_idx
 from genvid.data.moving_mnist import (
     TEST_SET_SEED,
@@ -26,7 +27,14 @@ from genvid.data.moving_mnist import (
     to_file_layout,
     write_moving_mnist,
 )
-from genvid.data.registry import DataSetInfo, describe, eval_set, names, train_stream
+from genvid.data.registry import (
+    DataSetInfo,
+    default_split,
+    describe,
+    eval_set,
+    names,
+    train_stream,
+)
 from genvid.data.streams import MovingMNISTStream, Stream, TensorStream, global_positions
 from genvid.data.video_folder import VideoFolder
 
@@ -44,12 +52,14 @@ __all__ = [
     "describe",
     "entropy_lower_bound",
     "entropy_per_sequence",
+    "default_split",
     "eval_set",
     "from_file_layout",
     "global_positions",
     "is_official_test_batch",
     "load_binarized_mnist",
     "load_cifar10",
+    "load_downsampled_imagenet",
     "load_mnist",
     "names",
     "read_idx",

@@ -6,6 +6,8 @@
   train/valid/test of the FIXED set (valid = MNIST-train 50,000..59,999); root: MNIST IDX.
 - mnist: grey MNIST-train (60,000); eval train/test (grey); root: MNIST IDX.
 - cifar10: data_batch_1..5; eval train/test; root required.
+- imagenet32, imagenet64: downsampled ImageNet train (1.28M), PNG folders or npz batches;
+  eval train/valid; root required.
 - moving-mnist: on the fly from MNIST-train digits, 20 frames; eval test = the set
   regenerated from MNIST-test, 20 frames; root: MNIST IDX.
 - moving-mnist-stochastic: SVG's bounces on the fly, 15 frames (5 context + 10 predicted);
@@ -31,6 +33,7 @@ from pathlib import Path
 from torch import Tensor
 
 from genvid.data.cifar import cifar10_files, load_cifar10
+from genvid.data.imagenet import downsampled_imagenet_source, load_downsampled_imagenet
 from genvid.data.mnist import (
     BINARIZED_MNIST_PATH,
     MNIST_DIR,
@@ -52,6 +55,8 @@ _DESCRIPTIONS = {
     "binarized-mnist-dynamic": "MNIST-train 50k binarised afresh each draw; eval on fixed set",
     "mnist": "grey MNIST, 60k/10k, 1x28x28",
     "cifar10": "CIFAR-10 python batches, 50k/10k, 3x32x32 (needs --root)",
+    "imagenet32": "downsampled ImageNet 32x32, your PNG folders or npz batches (needs --root)",
+    "imagenet64": "downsampled ImageNet 64x64, your PNG folders or npz batches (needs --root)",
     "moving-mnist": f"Moving MNIST, 20x1x64x64; test regenerated (seed {TEST_SET_SEED})",
     "moving-mnist-stochastic": "Stochastic Moving MNIST (SVG), 15 train / 25 test frames",
     "video-folder": "your videos / frame folders as 20x3x64x64 clips (needs --root)",
@@ -61,11 +66,14 @@ _SPLITS = {
     "binarized-mnist-dynamic": ("train", "valid", "test"),
     "mnist": ("train", "test"),
     "cifar10": ("train", "test"),
+    "imagenet32": ("train", "valid"),
+    "imagenet64": ("train", "valid"),
     "moving-mnist": ("test",),
     "moving-mnist-stochastic": ("test",),
     "video-folder": ("train", "valid", "test"),
 }
 DYNAMIC_TRAIN_SIZE = 50_000  # MNIST-train 0..49,999 train; 50,000..59,999 is the valid split
+IMAGENET_SIZES = {"imagenet32": 32, "imagenet64": 64}  # image side of each ImageNet name
 VIDEO_SIZE = (64, 64)  # frame size of "video-folder" clips
 VIDEO_CLIP_LENGTH = 20  # frames per "video-folder" clip
 
@@ -84,6 +92,14 @@ class DataSetInfo:
 def names() -> tuple[str, ...]:
     """Every data set name."""
     return tuple(_DESCRIPTIONS)
+
+
+def default_split(name: str) -> str:
+    """The split scored when none is named: "test", or "valid" for sets without a test split."""
+    if _is_npy(name):
+        return "test"
+    _check(name)
+    return "test" if "test" in _SPLITS[name] else _SPLITS[name][-1]
 
 
 def _check(name: str, split: str | None = None) -> None:
@@ -125,7 +141,7 @@ def train_stream(
     Args:
         name: a data set name (`names()`), or the path of a Moving MNIST `.npy` file.
         seed: the stream's seed (permutations, binarisation noise, Moving MNIST sequences).
-        root: where the user's data live (required for cifar10 and video-folder).
+        root: where the user's data live (required for cifar10, imagenet* and video-folder).
         num_frames: Moving MNIST frames per sequence, if not the name's default.
     """
     if _is_npy(name):
@@ -144,6 +160,9 @@ def train_stream(
         return TensorStream(load_mnist("train", root)[0], seed=seed)
     if name == "cifar10":
         return TensorStream(load_cifar10(_required(name, root), "train")[0], seed=seed)
+    if name in IMAGENET_SIZES:
+        images = load_downsampled_imagenet(_required(name, root), "train", IMAGENET_SIZES[name])
+        return TensorStream(images, seed=seed)
     if name.startswith("moving-mnist"):
         stochastic = name == "moving-mnist-stochastic"
         frames = _frames(name, num_frames, 15 if stochastic else 20)
@@ -167,7 +186,7 @@ def eval_set(
     Args:
         name: a data set name (`names()`), or the path of a Moving MNIST `.npy` file.
         split: one of the name's splits (module table).
-        root: where the user's data live (required for cifar10 and video-folder).
+        root: where the user's data live (required for cifar10, imagenet* and video-folder).
         limit: keep the first `limit` examples (Moving MNIST makes only those).
         num_frames: Moving MNIST frames per sequence, if not the name's default.
     """
@@ -192,6 +211,8 @@ def eval_set(
         return load_mnist(split, root)[0][:end]
     if name == "cifar10":
         return load_cifar10(_required(name, root), split)[0][:end]
+    if name in IMAGENET_SIZES:
+        return load_downsampled_imagenet(_required(name, root), split, IMAGENET_SIZES[name])[:end]
     folder = _required(name, root) / split
     if not folder.is_dir():
         raise FileNotFoundError(f"video-folder {split} split: put its videos in {folder}")
@@ -222,7 +243,7 @@ def describe(root: str | Path | None = None) -> list[DataSetInfo]:
         if name == "binarized-mnist":
             path = _binarized_path(root, required=True)
             found, location = path.is_file(), str(path)
-        elif name in ("cifar10", "video-folder"):
+        elif name in ("cifar10", "video-folder", *IMAGENET_SIZES):
             found, location = _user_data_found(name, root)
         else:
             found, location = mnist_found, str(mnist_dir)
@@ -237,6 +258,13 @@ def _user_data_found(name: str, root: str | Path | None) -> tuple[bool, str]:
         try:
             cifar10_files(root, "train")
             cifar10_files(root, "test")
+        except FileNotFoundError:
+            return False, str(root)
+        return True, str(root)
+    if name in IMAGENET_SIZES:
+        try:
+            for split in _SPLITS[name]:
+                downsampled_imagenet_source(root, split, IMAGENET_SIZES[name])
         except FileNotFoundError:
             return False, str(root)
         return True, str(root)
