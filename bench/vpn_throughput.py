@@ -5,15 +5,16 @@ memory is its own): training sequences/s (forward + backward + RMSProp step, the
 optimiser) at batch 16, 20 frames of 64x64 (19 frames scored, as in training); the peak
 resident memory of that process; the convolution and matmul work of one step (counted by
 `torch.utils.flop_counter` at batch 1, times the batch) and the rate it was done at. Ways:
-fp32; bf16 autocast; bf16 with channels_last weights and `torch.compile` (what `genvid train
---precision bf16 --channels-last --compile` does); bf16 with `checkpoint_activations`.
+bf16 autocast; bf16 with channels_last weights and `torch.compile` (what `genvid train
+--precision bf16 --channels-last --compile` does); bf16 with `checkpoint_activations`; fp32,
+plain and checkpointed. A row whose process the kernel kills for memory says so.
 Table 2: activations autograd saves for backward at batch 16, 20 frames of 64x64, plain and
 checkpointed, for every preset including vpn-full (too large to train here): counted with
 saved-tensor hooks on small steps (`--memory-size`) and scaled linearly.
 Table 3: seconds to sample one frame after two context frames, cached and naive.
 
     python bench/vpn_throughput.py [--presets vpn-micro,vpn-mini] [--batch 16] [--frames 20]
-        [--size 64] [--steps 2] [--ways fp32,bf16,bf16-compiled,bf16-checkpointed]
+        [--size 64] [--steps 2] [--ways bf16,bf16-compiled,...]
         [--memory-presets vpn-micro,vpn-mini,vpn-full] [--sample-size 64]
 
 Small sizes (`--batch 2 --frames 3 --size 8 --steps 1 --ways fp32 --memory-size 8
@@ -26,6 +27,8 @@ import argparse
 import multiprocessing
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -35,10 +38,11 @@ from genvid.allocator import keep_freed_memory
 
 TARGET = (16, 20, 64, 64)  # batch, frames, height, width of the activation estimate
 WAYS = {  # name: (autocast bf16, channels_last + compile, checkpoint_activations)
-    "fp32": (False, False, False),
     "bf16": (True, False, False),
     "bf16-compiled": (True, True, False),
     "bf16-checkpointed": (True, False, True),
+    "fp32": (False, False, False),
+    "fp32-checkpointed": (False, False, True),
 }
 
 
@@ -147,9 +151,13 @@ def main() -> None:
     spawn = multiprocessing.get_context("spawn")
     for name in presets:
         for way in args.ways.split(","):
-            with spawn.Pool(1) as pool:
-                row = (name, way, args.batch, args.frames, args.size, args.steps)
-                rate, peak, tflop, achieved = pool.apply(train_row, row)
+            row = (name, way, args.batch, args.frames, args.size, args.steps)
+            try:
+                with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                    rate, peak, tflop, achieved = pool.submit(train_row, *row).result()
+            except BrokenProcessPool:  # the kernel killed it: out of memory
+                print(f"| {name} | {way} | killed (out of memory) | | | |", flush=True)
+                continue
             print(
                 f"| {name} | {way} | {rate:.2f} | {peak:.1f} GiB | {tflop:.2f} | {achieved:.2f} |",
                 flush=True,
