@@ -27,7 +27,7 @@ Deviations: the learned initial state (h0, c0) is one vector per layer and direc
 broadcast along the row (Row LSTM) or used for every neighbour outside the image (Diagonal
 BiLSTM: above row 0 and left of column 0); the paper does not say how it is shaped. The
 right-to-left output's top row (which has no row above to come from) is zero. Both directions
-of the Diagonal BiLSTM run in one recurrence (a grouped 2x1 convolution), for speed.
+of the Diagonal BiLSTM run in one recurrence (block-diagonal K_ss matrices), for speed.
 """
 
 from __future__ import annotations
@@ -169,25 +169,38 @@ class DiagonalBiLSTM(nn.Module):
         Shape: `[B, 8h, H, W]` input-to-state maps -> hidden states `[B, 2h, H, W]`.
         """
         b, _, height, width = gates_in.shape
-        skewed = skew(gates_in)  # (B, 8h, H, W + H - 1)
-        hidden = self.initial_hidden[None, :, None].expand(b, -1, height)  # (B, 2h, H)
-        cell = self.initial_cell[None, :, None].expand(b, -1, height)
-        above_top = self.initial_hidden[None, :, None].expand(b, -1, 1)
-        columns = []
-        for col, gates_col in enumerate(skewed.unbind(3)):  # (B, 8h, H) each
-            # Rows whose pixel (r, col - r) lies in the image; rows below still hold the
-            # initial state, which is what their first pixel sees on its left.
-            lo, hi = max(0, col - width + 1), min(height, col + 1)
-            if lo == 0:
-                previous = torch.cat([above_top, hidden[:, :, :hi]], dim=2)
-            else:
-                previous = hidden[:, :, lo - 1 : hi]
-            gates = gates_col[:, :, lo:hi] + self.state_to_state(previous)
-            new_hidden, new_cell = lstm_update(gates, cell[:, :, lo:hi], directions=2)
-            hidden = torch.cat([hidden[:, :, :lo], new_hidden, hidden[:, :, hi:]], dim=2)
-            cell = torch.cat([cell[:, :, :lo], new_cell, cell[:, :, hi:]], dim=2)
-            columns.append(hidden)
-        return unskew(torch.stack(columns, dim=3), width)
+        h, quarter = self.hidden_channels, GATES * self.hidden_channels
+        # Diagonal d holds pixels (r, d - r), lo <= r < hi (column d of the skewed map). A state is
+        # a matrix, one row per pixel and batch item, the diagonal's pixels top to bottom: a step
+        # is two small matmuls, and no step copies a full-height state.
+        spans = [(max(0, d - width + 1), min(height, d + 1)) for d in range(width + height - 1)]
+        order = [r * width + d - r for d, (lo, hi) in enumerate(spans) for r in range(lo, hi)]
+        order = torch.tensor(order, device=gates_in.device)  # raster index, diagonal by diagonal
+        # K_ss of both directions as block-diagonal (2h, 8h) matrices, one per tap.
+        weight = self.state_to_state.weight  # (8h, h, 2)
+        above, left = (torch.block_diag(*weight[:, :, t].T.split(quarter, 1)) for t in (0, 1))
+        pixels = gates_in.flatten(2).permute(2, 0, 1).reshape(height * width, -1)  # (H*W, B*8h)
+        gates_in = pixels.index_select(0, order).view(-1, 2 * quarter) + self.state_to_state.bias
+        steps = gates_in.split([(hi - lo) * b for lo, hi in spans])  # (pixels * B, 8h) each
+        h0, c0 = self.initial_hidden.expand(b, -1), self.initial_cell.expand(b, -1)  # (B, 2h)
+        hidden, cell = h0[:0], c0[:0]  # rows last_lo .. last_hi - 1 of the last diagonal
+        last_lo = last_hi = 0
+        diagonals = []
+        for (lo, hi), gates in zip(spans, steps, strict=True):
+            # Rows lo - 1 .. hi - 1 of the last diagonal, with h0 above row 0 and on the left of
+            # the row that starts now (hi > last_hi). Rows above lo are finished: never read again.
+            previous = [h0] * (lo == 0) + [hidden] + [h0] * (hi > last_hi)
+            previous = torch.cat(previous) if len(previous) > 1 else hidden
+            cell = cell[b:] if lo > last_lo else cell
+            cell = torch.cat([cell, c0]) if hi > last_hi else cell
+            gates = torch.addmm(torch.addmm(gates, previous[:-b], above), previous[b:], left)
+            # As (rows * 2, 4h), each row is one direction's LSTM of width h.
+            hidden, cell = lstm_update(gates.view(-1, quarter), cell.view(-1, h))
+            hidden, cell = hidden.view(-1, 2 * h), cell.view(-1, 2 * h)
+            diagonals.append(hidden)
+            last_lo, last_hi = lo, hi
+        states = torch.cat(diagonals).view(height * width, -1).index_select(0, order.argsort())
+        return states.view(height, width, b, 2 * h).permute(2, 3, 0, 1).contiguous()
 
     def stepper(self, n: int, height: int, width: int, extra: Tensor | None = None):
         """The layer one pixel at a time, for cached sampling (see `DiagonalBiLSTMStepper`)."""
