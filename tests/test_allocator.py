@@ -24,9 +24,10 @@ def test_a_freed_large_block_is_reused_without_page_faults():
     n_bytes = 64 * 2**20  # above glibc's largest mmap threshold (32 MiB)
     pages = n_bytes // resource.getpagesize()
     assert keep_freed_memory()
-    for _ in range(3):  # the heap grows to hold the block (glibc may take two rounds)
-        _faults_to_fill(n_bytes)
-    assert _faults_to_fill(n_bytes) < pages // 10
+    # The heap grows to hold the block within a fill or two (other allocations of the test
+    # process can take the hole once more); glibc's default faults on every fill.
+    faults = [_faults_to_fill(n_bytes) for _ in range(6)]
+    assert min(faults[2:]) < pages // 10, faults
 
 
 @pytest.mark.skipif(GLIBC, reason="off glibc the switch reports that it did nothing")
