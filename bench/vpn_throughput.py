@@ -60,7 +60,7 @@ def _training_step(model, net, optimiser, video, bf16: bool) -> None:
 
 
 def train_row(preset: str, way: str, batch: int, frames: int, size: int, steps: int) -> tuple:
-    """In a fresh process: (sequences/s, peak RSS in GiB, TFLOP per step)."""
+    """In a fresh process: (sequences/s, peak RSS in GiB, TFLOP per step, TFLOP/s)."""
     keep_freed_memory()
     bf16, compiled, checkpointed = WAYS[way]
     model = genvid.create(preset, checkpoint_activations=checkpointed)
@@ -168,11 +168,9 @@ def main() -> None:
         "| preset | params | plain | checkpoint_activations |\n|---|---:|---:|---:|"
     )
     for name in args.memory_presets.split(","):
-        sizes = [
-            activation_gib(genvid.create(name, checkpoint_activations=c), args.memory_size, (2, 4))
-            for c in (False, True)
-        ]
-        params = sum(p.numel() for p in genvid.create(name).parameters())
+        models = [genvid.create(name, checkpoint_activations=c) for c in (False, True)]
+        sizes = [activation_gib(model, args.memory_size, (2, 4)) for model in models]
+        params = sum(p.numel() for p in models[0].parameters())
         print(f"| {name} | {params / 1e6:.2f}M | {sizes[0]:.1f} GiB | {sizes[1]:.1f} GiB |")
     print(
         f"\nSampling one {args.sample_size}x{args.sample_size} frame after two context frames"

@@ -254,18 +254,14 @@ def describe(root: str | Path | None = None) -> list[DataSetInfo]:
 def _user_data_found(name: str, root: str | Path | None) -> tuple[bool, str]:
     if root is None:
         return False, "needs --root DIR"
-    if name == "cifar10":
-        try:
-            cifar10_files(root, "train")
-            cifar10_files(root, "test")
-        except FileNotFoundError:
-            return False, str(root)
-        return True, str(root)
-    if name in IMAGENET_SIZES:
-        try:
-            for split in _SPLITS[name]:
+    if name == "video-folder":
+        return Path(root).is_dir(), str(root)
+    try:  # every split's files are there (found without reading them)
+        for split in _SPLITS[name]:
+            if name == "cifar10":
+                cifar10_files(root, split)
+            else:
                 downsampled_imagenet_source(root, split, IMAGENET_SIZES[name])
-        except FileNotFoundError:
-            return False, str(root)
-        return True, str(root)
-    return Path(root).is_dir(), str(root)
+    except FileNotFoundError:
+        return False, str(root)
+    return True, str(root)
