@@ -59,8 +59,20 @@ def test_shapes_and_dtypes_of_every_preset(preset):
     assert int(samples.max()) <= top
 
 
-def test_fast_sampling_equals_naive_with_the_same_generator():
-    model = _tiny(channels=3, likelihood="categorical")
+# Every (first_kernel_size, kernel_size) pair; the cache margin max(...) // 2 is 0 for 1x1.
+SAMPLER_CASES = [
+    pytest.param(channels, likelihood, first, kernel, id=f"{likelihood}-{first}x{kernel}")
+    for channels, likelihood in ((1, "bernoulli"), (3, "categorical"))
+    for first, kernel in itertools.product((1, 3, 7), repeat=2)
+    if channels == 3 or first > 1  # a 1x1 mask-A layer with one colour group sees nothing
+]
+
+
+@pytest.mark.parametrize("channels,likelihood,first,kernel", SAMPLER_CASES)
+def test_fast_sampling_equals_naive_with_the_same_generator(channels, likelihood, first, kernel):
+    model = _tiny(
+        channels=channels, likelihood=likelihood, first_kernel_size=first, kernel_size=kernel
+    )
     draws = [
         model.sample(3, (4, 5), generator=torch.Generator().manual_seed(7), fast=fast)
         for fast in (False, True)

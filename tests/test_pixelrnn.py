@@ -61,14 +61,74 @@ def test_probabilities_of_every_binary_image_sum_to_one(layer, channels, size):
 
 
 @pytest.mark.parametrize("layer", ["row", "diagonal"])
-def test_fast_sampling_equals_naive_with_the_same_generator(layer):
-    model = _tiny(layer, channels=3, likelihood="categorical")
+@pytest.mark.parametrize(
+    "switches",
+    [{}, {"residual": False}, {"skip": False}, {"first_kernel_size": 1, "kernel_size": 1}],
+    ids=["default", "no-residual", "no-skip", "margin-0"],
+)
+def test_fast_sampling_equals_naive_with_the_same_generator(layer, switches):
+    model = _tiny(layer, channels=3, likelihood="categorical", **switches)
     draws = [
         model.sample(2, (4, 5), generator=torch.Generator().manual_seed(7), fast=fast)
         for fast in (False, True)
     ]
     assert torch.equal(draws[0], draws[1])
     assert draws[0].float().std() > 0
+
+
+def _written_out_params(model, x):
+    """The network from its parts (section 3.3): the residual stream carries input + layer
+    output to the next layer; the skip path sums every layer's own output, before the add."""
+    hidden = model.input_layer(x.double() * (2.0 / model.likelihood.max_value) - 1.0)
+    outputs = []
+    for block in model.blocks:
+        out = block.output(block.lstm(hidden))
+        outputs.append(out)
+        hidden = hidden + out if model.config.residual else out
+    features = sum(outputs) if model.config.skip else hidden
+    return model.output_params(torch.relu(model.output_hidden(torch.relu(features))))
+
+
+@pytest.mark.parametrize("layer", ["row", "diagonal"])
+@pytest.mark.parametrize("residual", [True, False])
+@pytest.mark.parametrize("skip", [True, False])
+def test_skips_sum_layer_outputs_and_the_residual_stream_adds_them(layer, residual, skip):
+    model = _tiny(layer, num_layers=3, residual=residual, skip=skip)
+    x = torch.randint(0, 2, (2, 1, 5, 4), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(model.params(x), _written_out_params(model, x))
+
+
+def _seen_by_rule(i, j, height, width, m):
+    """Image pixels the output at (i, j) can depend on, composed from two receptive fields:
+    - a stack of Diagonal BiLSTM layers at (i, j) reads its input maps at every pixel up to
+      (i, j) in raster order (its left-to-right direction the quadrant up and left, its
+      right-to-left direction, shifted down a row, the quadrant above and right);
+    - the (2m + 1)^2 mask-A input layer's map at (r, c) reads the image at rows r - m .. r - 1,
+      columns c - m .. c + m, and at row r, columns c - m .. c - 1 (one colour: not (r, c))."""
+    seen = set()
+    for r, c in itertools.product(range(height), range(width)):
+        if (r, c) <= (i, j):
+            seen |= {(r - dr, c + dc) for dr in range(1, m + 1) for dc in range(-m, m + 1)}
+            seen |= {(r, c - dc) for dc in range(1, m + 1)}
+    return {(r, c) for r, c in seen if 0 <= r < height and 0 <= c < width}
+
+
+@pytest.mark.parametrize("i,j", [(4, 0), (4, 3), (4, 4), (1, 2), (7, 7)])
+def test_diagonal_bilstm_sees_every_earlier_pixel_but_the_end_of_the_row_above(i, j):
+    """The pixels the parameters at (i, j) depend on: non-zero float64 gradients (a masked or
+    unreachable path gives exactly zero), over 3 random images so no ReLU hides a path."""
+    height = width = 8
+    m = 3  # the 7x7 first layer of the presets
+    model = _tiny("diagonal", first_kernel_size=2 * m + 1)
+    x = torch.rand(3, 1, height, width, dtype=torch.float64, requires_grad=True)
+    (gradient,) = torch.autograd.grad(model.params(x)[:, :, i, j].sum(), x)
+    seen = {tuple(p) for p in (gradient.abs().sum((0, 1)) > 0).nonzero().tolist()}
+    assert seen == _seen_by_rule(i, j, height, width, m)
+    # The consequence the DiagonalBiLSTM docstring states: all earlier pixels but one.
+    earlier = set(itertools.product(range(i), range(width))) | {(i, c) for c in range(j)}
+    blind = {(i - 1, width - 1)} if j < width - 1 - m else set()
+    assert seen == earlier - blind
 
 
 @pytest.mark.parametrize("preset", PIXELRNN_PRESETS)

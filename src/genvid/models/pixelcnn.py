@@ -101,7 +101,7 @@ class PixelCNN(LikelihoodModel):
         def params_at(x: Tensor, i: int, j: int) -> Tensor:
             # Rows i-1 and i again: the last colour of the pixel before (i, j) is new.
             top = max(i - 1, 0)
-            data[:, top + margin : i + margin + 1, margin:-margin] = self._scale(
+            data[:, top + margin : i + margin + 1, margin : margin + width] = self._scale(
                 x[:, :, top : i + 1]
             ).permute(0, 2, 3, 1)
             h = self.input_layer.forward_at(data, i, j, margin)

@@ -3,17 +3,19 @@
 
 A 7x7 mask-A convolution (2h maps), `num_layers` recurrent layers (Row LSTM or Diagonal
 BiLSTM, section 3.1-3.2) each with its residual connection (section 3.3), optional skip
-connections from every layer to the output, then two ReLU + 1x1 mask-B output layers (1024
-maps, 32 for MNIST; section 4.1) and the output distribution. RGB data use three colour
-groups in every masked convolution and inside the gates, so R -> G -> B holds in a pixel.
-An optional conditioning map (`condition_channels`) is added through an unmasked 1x1
-convolution per layer to that layer's input-to-state maps: the conditional network of the
-Multi-Scale PixelRNN (section 3.5, `genvid.models.multiscale`).
+connections from every layer's output (before its residual add) to the output layers, then
+two ReLU + 1x1 mask-B output layers (1024 maps, 32 for MNIST; section 4.1) and the output
+distribution. RGB data use three colour groups in every masked convolution and inside the
+gates, so R -> G -> B holds in a pixel. An optional conditioning map (`condition_channels`)
+is added through an unmasked 1x1 convolution per layer to that layer's input-to-state maps:
+the conditional network of the Multi-Scale PixelRNN (section 3.5, `genvid.models.multiscale`).
+With the Diagonal BiLSTM, pixel (i, j) sees every earlier pixel except the last of the row
+above when j < W - 1 - first_kernel_size // 2 (`genvid.nn.recurrent.DiagonalBiLSTM`).
 
 Deviations: `num_layers` counts recurrent layers after the 7x7 layer; inputs are scaled to
-[-1, 1]; with skip connections the output layers read the sum of every layer's output (the
-paper does not say how its skip connections are combined); `residual=False` keeps the 1x1
-h -> 2h convolution and drops only the add.
+[-1, 1]; with skip connections the output layers read the sum of every layer's own output
+(the paper does not say how its skip connections are combined); `residual=False` keeps the
+1x1 h -> 2h convolution and drops only the add.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class PixelRNNConfig:
     kernel_size: int = 3  # the Row LSTM's k (input-to-state and state-to-state)
     output_channels: int = 32  # width of the two ReLU + 1x1 output layers
     residual: bool = True  # add each layer's input to its output (section 3.3)
-    skip: bool = True  # the output layers read the sum of every layer's output
+    skip: bool = True  # the output layers read the sum of every layer's own output
     condition_channels: int = 0  # maps of a conditioning input; 0: unconditional
 
     def __post_init__(self) -> None:
@@ -112,12 +114,10 @@ class PixelRNN(LikelihoodModel):
             raise ValueError(
                 f"expected images [B, {self.config.channels}, H, W], got {tuple(x.shape)}"
             )
-        hidden = self.input_layer(self._scale(x))
-        total = None
+        hidden, skip = self.input_layer(self._scale(x)), None
         for block, extra in zip(self.blocks, self._extras(condition), strict=True):
-            hidden = block(hidden, extra)
-            total = hidden if total is None else total + hidden
-        hidden = total if self.config.skip else hidden
+            hidden, skip = block(hidden, skip, extra)
+        hidden = skip if self.config.skip else hidden
         return self.output_params(torch.relu(self.output_hidden(torch.relu(hidden))))
 
     def nll(self, x: Tensor, context: Tensor | None = None) -> Tensor:
@@ -144,13 +144,10 @@ class PixelRNN(LikelihoodModel):
         pending = [0]  # raster index of the first pixel whose value may still change
 
         def pixel(i: int, j: int) -> Tensor:
-            hidden = self.input_layer.forward_at(data, i, j, margin)  # (n, 2h)
-            total = None
+            hidden, skip = self.input_layer.forward_at(data, i, j, margin), None  # (n, 2h)
             for block, stepper in zip(self.blocks, steppers, strict=True):
-                out = block.output.forward_pixel(stepper.step(i, j, hidden))
-                hidden = hidden + out if block.residual else out
-                total = hidden if total is None else total + hidden
-            return total if self.config.skip else hidden
+                hidden, skip = block.forward_at(hidden, skip, stepper, i, j)
+            return skip if self.config.skip else hidden
 
         def params_at(x: Tensor, i: int, j: int) -> Tensor:
             # Rows i-1 and i again: the last colour of the pixel before (i, j) is new.

@@ -135,6 +135,18 @@ class DiagonalBiLSTM(nn.Module):
     Shape: `[B, in, H, W] -> [B, h, H, W]` (the two directions added); `extra`, if given,
     `[B, 8h, H, W]` (left-to-right gates, then right-to-left gates, both in image
     coordinates) is added to the input-to-state maps.
+
+    Receptive field: the left-to-right state at (i, j) reads (i - 1, j) and (i, j - 1), so it
+    sees the input at every (r, c) with r <= i, c <= j; the right-to-left one, shifted down a
+    row, every (r, c) with r < i, c >= j. Together, as for any stack of these layers: every
+    input pixel before (i, j) in raster order, and (i, j). In a PixelRNN the input is a k x k
+    mask-A layer (m = k // 2), whose map at (r, c) sees the image at rows r - m .. r - 1,
+    columns c - m .. c + m, and at row r, columns c - m .. c - 1. The last pixel of the row
+    above, (i - 1, W - 1), is left of no map of its own row, so only the maps of row i at
+    columns >= W - 1 - m see it: from (i, j) with j < W - 1 - m it is never seen (for RGB,
+    only its last colour, which mask A hides from its own pixel). Every other earlier pixel
+    is seen. This follows from the paper's design (section 3.2, 7x7 first layer); it is no
+    leak and no deviation.
     """
 
     directions = 2
@@ -315,10 +327,13 @@ class DiagonalBiLSTMStepper:
 
 
 class RecurrentBlock(nn.Module):
-    """One PixelRNN layer with its residual connection (section 3.3, figure 4).
+    """One PixelRNN layer with its residual and skip connections (section 3.3, figure 4).
 
     The LSTM maps the 2h input maps to h per gate; its h-map output goes through a 1x1 mask-B
-    convolution back to 2h, which is added to the input when `residual`.
+    convolution back to 2h: the layer's output. The block owns both adds: the next layer reads
+    input + output (output alone without `residual`), and the skip path, which the output
+    layers read, gains the output alone, so it sums separate paths from every layer rather
+    than the residual stream.
 
     Args:
         kind: "row" (Row LSTM) or "diagonal" (Diagonal BiLSTM).
@@ -327,7 +342,8 @@ class RecurrentBlock(nn.Module):
         color_groups: colour groups G.
         residual: add the input to the output.
 
-    Shape: `[B, 2h, H, W] -> [B, 2h, H, W]`; `extra` as for the LSTM (`lstm.gate_channels`).
+    Shape: `x`, `skip` (None before the first layer) `[B, 2h, H, W]` -> the next layer's input
+    and the skip sum, both `[B, 2h, H, W]`; `extra` as for the LSTM (`lstm.gate_channels`).
     """
 
     def __init__(
@@ -350,6 +366,26 @@ class RecurrentBlock(nn.Module):
         self.output = MaskedConv2d(h, 2 * h, 1, "B", color_groups=color_groups)
         self.residual = residual
 
-    def forward(self, x: Tensor, extra: Tensor | None = None) -> Tensor:
-        out = self.output(self.lstm(x, extra))
-        return x + out if self.residual else out
+    def forward(
+        self, x: Tensor, skip: Tensor | None = None, extra: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        return self._connect(x, skip, self.output(self.lstm(x, extra)))
+
+    def forward_at(
+        self,
+        x: Tensor,
+        skip: Tensor | None,
+        stepper: RowLSTMStepper | DiagonalBiLSTMStepper,
+        i: int,
+        j: int,
+    ) -> tuple[Tensor, Tensor]:
+        """The block at pixel (i, j) alone (cached sampling), `stepper` from `lstm.stepper`.
+
+        Shape: `x`, `skip` `[B, 2h]` -> `[B, 2h]`, `[B, 2h]`.
+        """
+        return self._connect(x, skip, self.output.forward_pixel(stepper.step(i, j, x)))
+
+    def _connect(self, x: Tensor, skip: Tensor | None, out: Tensor) -> tuple[Tensor, Tensor]:
+        """The residual and skip adds, in one place for both paths."""
+        residual = x + out if self.residual else out
+        return residual, (out if skip is None else skip + out)
