@@ -56,11 +56,13 @@ def test_resume_extends_the_run(trained_run, tmp_path, capsys):
     assert json.loads((copy / "config.json").read_text())["train"]["steps"] == 6
 
 
-def test_eval_prints_and_writes_eval_json(trained_run, capsys):
+def test_eval_prints_and_writes_a_report_named_after_its_limit(trained_run, capsys):
     code, out, err = run(["eval", str(trained_run), "--limit", "40", "--batch-size", "16"], capsys)
     assert code == 0, err
     assert "nats/image" in out and "bits/dim" in out
-    report = json.loads((trained_run / "eval.json").read_text())
+    assert out.strip().endswith("eval-limit40.json")
+    assert not (trained_run / "eval.json").exists()  # kept for the full evaluation
+    report = json.loads((trained_run / "eval-limit40.json").read_text())
     assert report["protocol"]["count"] == 40 and report["protocol"]["checkpoint_step"] == 4
     assert report["protocol"]["data"] == "binarized-mnist" and report["protocol"]["split"] == "test"
     assert report["bits_per_dim"] == pytest.approx(report["nll_nats"] / (784 * np.log(2)))
@@ -167,7 +169,8 @@ def test_video_run_trains_evaluates_against_the_bound_and_samples_a_gif(tmp_path
     code, out, err = run(["eval", str(run_dir), "--sequences", "2"], capsys)
     assert code == 0, err
     assert "nats/frame" in out and "lower bound" in out and "87.6" in out
-    report = json.loads((run_dir / "eval.json").read_text())
+    assert "frames 11-20 given 1-10" in out
+    report = json.loads((run_dir / "eval-limit2.json").read_text())
     assert report["protocol"]["count"] == 2 and report["protocol"]["seed"] == 150204681
     assert report["nll_nats_per_frame"] > report["lower_bound_nats_per_frame"] > 0
 

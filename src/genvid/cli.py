@@ -20,7 +20,7 @@ from genvid.presets import get_preset, make_config, presets
 from genvid.train import NonFiniteLossError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, NonFiniteLossError)
+USER_ERRORS = (ValueError, NonFiniteLossError)  # OSErrors are reported in main too
 
 
 @click.group(context_settings=CONTEXT)
@@ -151,15 +151,26 @@ def train(preset, data_name, root, out, resume, overfit, overrides, compile_, **
 )
 @click.option("--batch-size", type=int, help="Examples per pass (default 64 images, 8 videos).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-def eval_(run, split, data_name, limit, batch_size, device) -> None:
-    """Exact test NLL of RUN (nats per example and bits/dim); writes RUN/eval.json."""
-    report = runs.evaluate_run(
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="Report file (default RUN/eval.json; RUN/eval-limit8.json etc. for partial checks).",
+)
+def eval_(run, split, data_name, limit, batch_size, device, out) -> None:
+    """Exact test NLL of RUN (nats per example and bits/dim).
+
+    The full evaluation on the run's own test split writes RUN/eval.json; any other (--limit,
+    --split, --data) writes a report named after it, e.g. RUN/eval-limit8.json, so a quick
+    check never replaces the full result.
+    """
+    report, path = runs.evaluate_run(
         Path(run),
         split=split,
         data_name=data_name,
         limit=limit,
         batch_size=batch_size,
         device=device,
+        out=Path(out) if out else None,
     )
     protocol = report["protocol"]
     click.echo(
@@ -169,7 +180,9 @@ def eval_(run, split, data_name, limit, batch_size, device) -> None:
     if "nll_nats_per_frame" in report:
         click.echo(
             f"  NLL          {report['nll_nats_per_frame']:.2f} +- "
-            f"{report['nll_nats_per_frame_stderr']:.2f} nats/frame (frames 11-20 given 1-10)"
+            f"{report['nll_nats_per_frame_stderr']:.2f} nats/frame (frames "
+            f"{report['context'] + 1}-{report['context'] + report['frames']} given "
+            f"1-{report['context']})"
         )
         if "lower_bound_nats_per_frame" in report:
             click.echo(
@@ -183,7 +196,7 @@ def eval_(run, split, data_name, limit, batch_size, device) -> None:
             f"  NLL          {report['nll_nats']:.2f} +- {report['nll_nats_stderr']:.2f} nats/image"
         )
     click.echo(f"  bits/dim     {report['bits_per_dim']:.4f}")
-    click.echo(f"wrote {Path(run) / 'eval.json'}")
+    click.echo(f"wrote {path}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -276,9 +289,17 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("genvid: aborted", err=True)
         sys.exit(130)
     except USER_ERRORS as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        click.echo(f"genvid: error: {message}", err=True)
-        sys.exit(1)
+        _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+    except OSError as error:  # the file system said no: a full disk, a read-only mount, ...
+        where = f": {error.filename}" if error.filename else ""
+        _fail(f"{error.strerror}{where}" if error.strerror else str(error).splitlines()[0])
+    except MemoryError:
+        _fail("out of memory; try a smaller --batch-size or fewer examples")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"genvid: error: {message}", err=True)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,19 @@ from tqdm import tqdm
 from genvid.models.base import eval_mode
 
 
+class NonFiniteResultError(ValueError):
+    """The model's NLL is NaN or infinite on some examples: there is no figure to report."""
+
+
+def _require_finite(nats: Tensor) -> None:
+    bad = ~torch.isfinite(nats)
+    if bad.any():
+        raise NonFiniteResultError(
+            f"the NLL is {nats[bad][0].item()} on {int(bad.sum())} of {len(nats)} examples; "
+            "the weights or predictions are not finite, so no figure was written"
+        )
+
+
 def bits_per_dim(nats: float, dims: int) -> float:
     """Convert nats per example to bits per dimension: nats / (dims * ln 2)."""
     return nats / (dims * math.log(2.0))
@@ -37,14 +50,20 @@ def evaluate_nll(
 
     Returns:
         `nll_nats` (mean nats per example), `nll_nats_stderr`, `bits_per_dim`, `count`, `dims`.
+
+    Raises:
+        NonFiniteResultError: the NLL of some example is NaN or infinite.
     """
     if data.shape[0] == 0:
         raise ValueError("cannot evaluate on an empty data set")
     per_example = []
     with eval_mode(model):
-        for chunk in tqdm(data.split(batch_size), desc="evaluating", disable=not progress):
+        for chunk in tqdm(
+            data.split(batch_size), desc="evaluating", disable=None if progress else True
+        ):
             per_example.append(-model.log_prob(chunk.to(device)).double().cpu())
     nats = torch.cat(per_example)
+    _require_finite(nats)
     dims = int(data[0].numel())
     mean, stderr = _mean_and_stderr(nats)
     return {
@@ -98,12 +117,15 @@ def evaluate_video_nll(
         raise ValueError(f"context must be in [0, T) with T = {videos.shape[1]}, got {context}")
     per_video = []
     with eval_mode(model):
-        for chunk in tqdm(videos.split(batch_size), desc="evaluating", disable=not progress):
+        for chunk in tqdm(
+            videos.split(batch_size), desc="evaluating", disable=None if progress else True
+        ):
             chunk = chunk.to(device)
             given = chunk[:, :context] if context else None
             nats = model.nll(chunk[:, context:], given).double()  # (b, T - context, C, H, W)
             per_video.append(nats.sum(dim=(2, 3, 4)).mean(dim=1).cpu())
     nats = torch.cat(per_video)
+    _require_finite(nats)
     dims = int(videos[0, 0].numel())
     mean, stderr = _mean_and_stderr(nats)
     figures = {

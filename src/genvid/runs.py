@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from genvid import data as gdata
-from genvid.atomic import atomic_write
-from genvid.evaluate import evaluate_nll, evaluate_video_nll
+from genvid.atomic import atomic_write, prepare_output
+from genvid.evaluate import NonFiniteResultError, evaluate_nll, evaluate_video_nll
+from genvid.nn.likelihoods import OutOfSupportError
 from genvid.presets import create, get_preset, make_config
 from genvid.train import (
     FitResult,
@@ -38,6 +42,40 @@ PAPER_NATS_PER_FRAME = {"VPN": 87.6, "VPN baseline": 110.1, "lower bound": 86.3}
 
 def _model_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
     return create(spec["model"]["preset"], **spec["model"]["overrides"])
+
+
+# What config.json must hold besides "train": key -> {entry: allowed types}.
+_SPEC_SHAPE = {
+    "model": {"preset": (str,), "overrides": (dict,)},
+    "data": {"name": (str,), "root": (str, type(None))},
+}
+
+
+def _read_spec(run_dir: Path) -> dict[str, Any]:
+    """RUN/config.json, checked so that a damaged or hand-edited file fails in one line."""
+    stored = read_run_config(run_dir)
+    path = run_dir / "config.json"
+    for key, entries in {**_SPEC_SHAPE, "train": {}}.items():
+        if not isinstance(stored.get(key), dict):
+            raise ValueError(f"{path} is not a genvid run config: it has no {key!r} object")
+        for entry, kinds in entries.items():
+            if not isinstance(stored[key].get(entry), kinds):
+                raise ValueError(f"{path}: {key}.{entry} is missing or of the wrong type")
+    try:
+        make_config(stored["model"]["preset"], **stored["model"]["overrides"])
+        TrainConfig.from_dict(stored["train"])
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return stored
+
+
+@contextmanager
+def _naming_data(name: str) -> Iterator[None]:
+    """Say which data set a likelihood cannot score (the model only sees the values)."""
+    try:
+        yield
+    except OutOfSupportError as err:
+        raise OutOfSupportError(f"data set {name!r} cannot be scored: {err}") from None
 
 
 def _stream(spec: dict[str, Any], seed: int):
@@ -65,7 +103,8 @@ def _fit(spec: dict[str, Any], config: TrainConfig, run_dir: Path, *, resume: bo
     model = _model_from_spec(spec)
     stream = _stream(spec, config.seed)
     sample_fn = _sample_fn(stream.example_shape, config.seed) if config.sample_every else None
-    return fit(model, stream, config, run_dir, spec=spec, sample_fn=sample_fn, resume=resume)
+    with _naming_data(spec["data"]["name"]):
+        return fit(model, stream, config, run_dir, spec=spec, sample_fn=sample_fn, resume=resume)
 
 
 def start_run(
@@ -78,12 +117,11 @@ def start_run(
     *,
     overfit: bool = False,
 ) -> FitResult:
-    """Train `preset` from scratch into `run_dir` (which must not hold a run yet).
+    """Train `preset` from scratch into `run_dir` (which must not hold a checkpoint yet; a run
+    that failed before its first checkpoint is replaced).
 
     `overfit` trains on the data set's first example only (a correctness check).
     """
-    if (run_dir / "config.json").exists():
-        raise ValueError(f"{run_dir} already holds a run; continue it with --resume {run_dir}")
     config = TrainConfig(**train_options)
     spec = {
         "model": {
@@ -98,16 +136,19 @@ def start_run(
 
 
 def resume_run(run_dir: Path, train_options: dict[str, Any]) -> FitResult:
-    """Continue the run in `run_dir`; options given replace the stored ones (e.g. `steps`)."""
-    stored = read_run_config(run_dir)
-    config = TrainConfig(**{**stored["train"], **train_options})
+    """Continue the run in `run_dir`; options given replace the stored ones (e.g. `steps`).
+
+    A run that holds a config but no checkpoint yet starts from step 0 with that config.
+    """
+    stored = _read_spec(run_dir)
+    config = TrainConfig.from_dict({**stored["train"], **train_options})
     spec = {key: value for key, value in stored.items() if key != "train"}
     return _fit(spec, config, run_dir, resume=True)
 
 
 def load_run_model(run_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict, int]:
     """The model of `run_dir` with its last checkpoint's weights (and that checkpoint's step)."""
-    spec = read_run_config(run_dir)
+    spec = _read_spec(run_dir)
     model = _model_from_spec(spec)
     step = load_checkpoint(run_dir, model).step
     return model.to(device).eval(), spec, step
@@ -119,6 +160,20 @@ def _data_label(name: str) -> str:
     return name
 
 
+def report_name(name: str, split: str, limit: int | None, spec: dict[str, Any]) -> str:
+    """`eval.json` for the run's own full evaluation; any other gets a name that says what it
+    is (`eval-limit8.json`, `eval-valid.json`, `eval-mnist-test.json`), so a quick check never
+    replaces the full result."""
+    parts = []
+    if name != spec["data"]["name"]:
+        parts.append(re.sub(r"[^A-Za-z0-9_.]+", "_", Path(name).stem))
+    if split != gdata.default_split(spec["data"]["name"]) or parts:
+        parts.append(split)
+    if limit is not None:
+        parts.append(f"limit{limit}")
+    return "-".join(["eval", *parts]) + ".json"
+
+
 def evaluate_run(
     run_dir: Path,
     *,
@@ -127,12 +182,19 @@ def evaluate_run(
     limit: int | None = None,
     batch_size: int | None = None,
     device: str = "auto",
-) -> dict[str, Any]:
-    """Exact NLL of the run's model on a data split; writes `RUN/eval.json` and returns it."""
+    out: Path | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Exact NLL of the run's model on a data split; writes the report and returns it with its
+    path (`out`, or `RUN/eval.json` for the full default evaluation, see `report_name`)."""
+    for option, value in (("--batch-size", batch_size), ("--limit", limit)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be >= 1, got {value}")
     torch_device = resolve_device(device)
     model, spec, step = load_run_model(run_dir, torch_device)
     name = data_name or spec["data"]["name"]
     split = split or gdata.default_split(name)
+    path = out or run_dir / report_name(name, split, limit, spec)
+    prepare_output(path)  # a read-only run fails now, not after the evaluation
     examples = gdata.eval_set(name, split, root=spec["data"]["root"], limit=limit)
     protocol = {
         "data": _data_label(name),
@@ -144,27 +206,40 @@ def evaluate_run(
         "preset": spec["model"]["preset"],
         "overrides": spec["model"]["overrides"],
     }
+    try:
+        with _naming_data(name):
+            report = _evaluate(model, examples, name, batch_size, torch_device)
+    except NonFiniteResultError as err:
+        raise NonFiniteResultError(f"{run_dir} (checkpoint step {step}): {err}") from None
+    report["protocol"] = {**protocol, "count": report["count"]}
+    text = json.dumps(report, indent=2)
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+    return report, path
+
+
+def _evaluate(model, examples: torch.Tensor, name: str, batch_size: int | None, device):
     if examples.dim() == 5:  # videos: frames 11-20 given 1-10
+        if examples.shape[1] <= CONTEXT_FRAMES:
+            raise ValueError(
+                f"{name} has {examples.shape[1]} frames; the protocol needs 20 (frames "
+                f"{CONTEXT_FRAMES + 1}-20 scored given 1-{CONTEXT_FRAMES})"
+            )
         figures = evaluate_video_nll(
             model,
             examples,
             context=CONTEXT_FRAMES,
             batch_size=batch_size or VIDEO_EVAL_BATCH,
-            device=torch_device,
+            device=device,
             entropy_bound=model.likelihood.name == "soft_bernoulli",
         )
         units = "nats per predicted frame (summed over its C*H*W values)"
         report = {**figures, "units": {"nll_nats_per_frame": units}}
         report["paper_nats_per_frame"] = PAPER_NATS_PER_FRAME
-    else:
-        figures = evaluate_nll(
-            model, examples, batch_size=batch_size or IMAGE_EVAL_BATCH, device=torch_device
-        )
-        report = {**figures, "units": {"nll_nats": "nats per image (summed over all dims)"}}
-    report["protocol"] = {**protocol, "count": figures["count"]}
-    text = json.dumps(report, indent=2)
-    atomic_write(run_dir / "eval.json", lambda handle: handle.write(text.encode()))
-    return report
+        return report
+    figures = evaluate_nll(
+        model, examples, batch_size=batch_size or IMAGE_EVAL_BATCH, device=device
+    )
+    return {**figures, "units": {"nll_nats": "nats per image (summed over all dims)"}}
 
 
 def _parse_size(size: str) -> tuple[int, int]:
@@ -199,6 +274,7 @@ def sample_run(
         raise ValueError(f"--out must end in .png or .gif, got {out}")
     if count < 1:
         raise ValueError(f"--n must be >= 1, got {count}")
+    prepare_output(out)  # before minutes of sampling, not after
     torch_device = resolve_device(device)
     model, spec, _ = load_run_model(run_dir, torch_device)
     generator = torch.Generator(device=torch_device).manual_seed(seed)

@@ -54,7 +54,9 @@ def sample_raster(
     if start is not None:
         x.copy_(start)
     skip = known.tolist() if known is not None else [[False] * width] * height
-    for i in tqdm(range(height), desc="sampling rows", disable=not progress, leave=False):
+    for i in tqdm(
+        range(height), desc="sampling rows", disable=None if progress else True, leave=False
+    ):
         for j in range(width):
             if skip[i][j]:
                 continue

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from genvid.configcheck import check_field_types
 from genvid.nn.likelihoods import make_likelihood
 
 
@@ -54,6 +55,7 @@ def check_config(config, *, at_least: dict[str, int], odd: tuple[str, ...]) -> N
         at_least: field name -> its smallest allowed value.
         odd: names of fields that must be odd (kernel sizes).
     """
+    check_field_types(config)
     if config.channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {config.channels}")
     make_likelihood(config.likelihood)  # raises on an unknown name

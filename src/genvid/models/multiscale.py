@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from genvid.configcheck import check_field_types
 from genvid.models.base import LikelihoodModel, eval_mode
 from genvid.models.pixelrnn import PixelRNN, PixelRNNConfig
 
@@ -47,6 +48,7 @@ class MultiScalePixelRNNConfig:
     condition_channels: int = 32  # maps of the upsampling network
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.factor < 2:
             raise ValueError(f"factor must be >= 2, got {self.factor}")
         if self.condition_channels < 1:

@@ -13,6 +13,10 @@ exactly the colour group `c` of a masked convolution with `color_groups = C`.
 Every `nll` is per dimension, in nats, float32 whatever the dtype of the parameters (so bf16
 autocast never touches a reported likelihood), or float64 for a float64 model.
 
+Every `nll` first checks that the data lie in the distribution's support (uint8 values up to
+`max_value`): grey levels scored by a Bernoulli would give a "likelihood" that goes to minus
+infinity as training goes on. `OutOfSupportError` says which values and what to use instead.
+
 Sampling draws one uniform number per value and inverts the CDF, so two samplers that consume
 the same generator in the same order draw the same values (used to test fast sampling against
 the naive reference).
@@ -27,6 +31,24 @@ import torch.nn.functional as F
 from torch import Tensor
 
 LikelihoodName = Literal["bernoulli", "soft_bernoulli", "categorical"]
+
+
+class OutOfSupportError(ValueError):
+    """The data hold values to which the likelihood gives no probability."""
+
+
+@torch.compiler.disable  # data-dependent: runs eagerly beside a compiled model
+def _check_support(x: Tensor, likelihood: Bernoulli | Categorical) -> None:
+    if x.dtype != torch.uint8:
+        raise OutOfSupportError(
+            f"the {likelihood.name} likelihood scores uint8 data, got {x.dtype}"
+        )
+    high = int(x.max()) if x.numel() else 0
+    if high > likelihood.max_value:
+        raise OutOfSupportError(
+            f"the {likelihood.name} likelihood scores values 0..{likelihood.max_value} but the "
+            f"data hold values up to {high}; {likelihood.instead}"
+        )
 
 
 def _loss_dtype(params: Tensor) -> torch.dtype:
@@ -44,12 +66,17 @@ class Bernoulli:
     name = "bernoulli"
     max_value = 1  # the largest data value; models scale inputs by it
     params_per_value = 1
+    instead = (
+        "use binary data (e.g. binarized-mnist) or --set likelihood=categorical "
+        "(or soft_bernoulli) for grey levels"
+    )
 
     def param_channels(self, channels: int) -> int:
         return channels
 
     def nll(self, params: Tensor, x: Tensor) -> Tensor:
         """Shape: params `[B, C, ...]`, x uint8 `[B, C, ...]` -> nats `[B, C, ...]`."""
+        _check_support(x, self)
         logits = params.to(_loss_dtype(params))
         return F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
 
@@ -70,6 +97,7 @@ class SoftBernoulli(Bernoulli):
     max_value = 255
 
     def nll(self, params: Tensor, x: Tensor) -> Tensor:
+        _check_support(x, self)
         logits = params.to(_loss_dtype(params))
         target = x.to(logits.dtype) / 255.0
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
@@ -84,6 +112,7 @@ class Categorical:
     name = "categorical"
     params_per_value = 256
     max_value = 255
+    instead = "use 8-bit data"
 
     def param_channels(self, channels: int) -> int:
         return channels * self.params_per_value
@@ -94,6 +123,7 @@ class Categorical:
         return params.to(_loss_dtype(params)).reshape(b, p // k, k, *params.shape[2:])
 
     def nll(self, params: Tensor, x: Tensor) -> Tensor:
+        _check_support(x, self)
         logits = self._logits(params)
         return F.cross_entropy(logits.transpose(1, 2), x.long(), reduction="none")
 

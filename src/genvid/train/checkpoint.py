@@ -13,7 +13,6 @@ left torn by a crash between the two renames is refused with one line rather tha
 from __future__ import annotations
 
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,11 +112,7 @@ def load_checkpoint(
     """Load RUN's weights into `model` (and optimiser and scheduler state if given)."""
     run_dir = Path(run_dir)
     weights, weights_step = _read_weights(run_dir)
-    path = _existing(run_dir / STATE)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        raise ValueError(f"{path} is not a readable checkpoint: {_first_line(err)}") from None
+    state = _read_state(run_dir)
     if state["step"] != weights_step:
         raise ValueError(
             f"{run_dir} holds a torn checkpoint (weights at step {weights_step}, state at step "
@@ -125,11 +120,39 @@ def load_checkpoint(
         )
     _check_fits(run_dir / WEIGHTS, model, weights)
     model.load_state_dict(weights)
-    if optimizer is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
+    try:
+        if optimizer is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise ValueError(
+            f"{run_dir / STATE}: its optimiser or scheduler state does not fit this run "
+            f"({_first_line(err)})"
+        ) from None
     return Checkpoint(state["step"], state["loss"], state["rng"])
+
+
+# What state.pt must hold, and the type of each entry.
+_STATE_KEYS = {"step": int, "loss": float, "optimizer": dict, "scheduler": dict, "rng": list}
+
+
+def _read_state(run_dir: Path) -> dict:
+    path = _existing(run_dir / STATE)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load raises many kinds on a damaged file; all mean that
+        raise ValueError(f"{path} is not a readable checkpoint: {_first_line(err)}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a genvid checkpoint: it holds a {type(state).__name__}")
+    for key, kind in _STATE_KEYS.items():
+        if key not in state:
+            raise ValueError(f"{path} is not a genvid checkpoint: it has no {key!r}")
+        if not isinstance(state[key], kind):
+            raise ValueError(
+                f"{path}: {key!r} is a {type(state[key]).__name__}, not a {kind.__name__}"
+            )
+    return state
 
 
 def _read_weights(run_dir: Path) -> tuple[dict[str, Tensor], int]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from genvid.configcheck import check_field_types
 
 # Fields that may differ when a run is resumed: they change when, where and how often things
 # happen, never which numbers are computed (changing `steps` also stretches a cosine schedule).
 RESUMABLE_CHANGES = frozenset({"steps", "log_every", "checkpoint_every", "sample_every", "device"})
+# Bound of every count: far beyond any real run, so a typo fails now, not in a later overflow.
+MAX_COUNT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -32,7 +38,17 @@ class TrainConfig:
     log_every: int = 10  # updates between TensorBoard scalars and progress-bar refreshes
     sample_every: int = 0  # updates between sample grids in TensorBoard; 0: never
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """A config from stored values (RUN/config.json), naming any field it does not know."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig has no field {unknown[0]!r}")
+        return cls(**values)
+
     def __post_init__(self) -> None:
+        check_field_types(self)
         positive = ("steps", "batch_size", "checkpoint_every", "log_every")
         for name in positive:
             if getattr(self, name) < 1:
@@ -40,22 +56,21 @@ class TrainConfig:
         for name in ("warmup_steps", "sample_every", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+        for name in (*positive, "warmup_steps", "sample_every"):
+            if getattr(self, name) > MAX_COUNT:
+                raise ValueError(
+                    f"TrainConfig.{name} must be <= {MAX_COUNT}, got {getattr(self, name)}"
+                )
+        for name in ("lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"TrainConfig.{name} must be finite, got {value}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip}")
         if not 0 <= self.seed < 2**32 - 2**16:
             raise ValueError(f"TrainConfig.seed must be in [0, 2**32 - 2**16), got {self.seed}")
-        choices = {
-            "optimizer": ("adam", "rmsprop"),
-            "lr_schedule": ("constant", "cosine"),
-            "precision": ("fp32", "bf16"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"TrainConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}"
-                )
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ValueError(
                 f"TrainConfig.device must be auto, cpu, cuda or cuda:N, got {self.device!r}"

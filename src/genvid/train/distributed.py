@@ -86,3 +86,12 @@ def gather_objects(ctx: Dist, obj: object) -> list[object]:
     gathered: list[object] = [None] * ctx.world_size
     dist.all_gather_object(gathered, obj)
     return gathered
+
+
+def from_main(ctx: Dist, obj: object) -> object:
+    """Rank 0's `obj` on every rank (e.g. an error only rank 0 could see, so all ranks stop)."""
+    if ctx.world_size == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

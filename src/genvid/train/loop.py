@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,13 +23,23 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from genvid.allocator import keep_freed_memory
+from genvid.atomic import remove_stale_temporaries
 from genvid.train import distributed
-from genvid.train.checkpoint import load_checkpoint, save_checkpoint, write_run_config
+from genvid.train.checkpoint import (
+    CONFIG,
+    STATE,
+    WEIGHTS,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    write_run_config,
+)
 from genvid.train.config import TrainConfig
+from genvid.train.lock import hold_run_lock
 from genvid.train.monitor import Monitor
 from genvid.train.optim import build_optimizer, build_scheduler, sync_lr
 from genvid.train.rng import rng_state, seed_everything, set_rng_state
-from genvid.train.runspec import run_spec
+from genvid.train.runspec import create_run_dir, run_spec
 
 
 class Stream(Protocol):
@@ -41,6 +52,14 @@ class Stream(Protocol):
 
 class NonFiniteLossError(RuntimeError):
     """The loss or the gradient norm was NaN or infinite; the optimiser did not step."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (full disk, lost mount); the previous one is intact."""
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 @dataclass(frozen=True)
@@ -75,11 +94,13 @@ def fit(
         sample_fn: `sample_fn(model) -> uint8 [N, C, H, W]` (or `[N, T, C, H, W]`), called on
             rank 0 every `config.sample_every` updates in eval mode without gradients; its
             draws from torch's generator are undone, so sampling never changes training.
-        resume: continue the run stored in `run_dir` (which must then hold a checkpoint); a
-            fresh run refuses a directory that already holds one.
+        resume: continue the run stored in `run_dir` (from step 0 if it holds a config but
+            no checkpoint yet); a fresh run refuses a directory that holds a checkpoint.
 
     Returns:
-        A `FitResult`. Raises `NonFiniteLossError` when the loss turns NaN or infinite.
+        A `FitResult`. Raises `NonFiniteLossError` when the loss turns NaN or infinite, and
+        `RunInUseError` when another process is training in `run_dir` (rank 0 holds an
+        advisory lock on it for the whole call).
 
     On the CPU this calls `genvid.allocator.keep_freed_memory()`, which holds for the whole
     process: freed memory is reused, not returned to the system.
@@ -88,9 +109,30 @@ def fit(
         raise ValueError(f"sample_every={config.sample_every} needs a sample_fn")
     ctx = distributed.setup(config.device)
     try:
-        return _fit(ctx, model, stream, config, Path(run_dir), spec, sample_fn, resume)
+        with _own_run_dir(ctx, Path(run_dir), resume):
+            return _fit(ctx, model, stream, config, Path(run_dir), spec, sample_fn, resume)
     finally:
         distributed.teardown(ctx)
+
+
+@contextmanager
+def _own_run_dir(ctx: distributed.Dist, run_dir: Path, resume: bool) -> Iterator[None]:
+    """Rank 0 makes RUN, holds its lock for the whole run and clears what an interrupted write
+    left; if it cannot, every rank raises its error (no rank is left waiting at a barrier)."""
+    with ExitStack() as stack:
+        error = None
+        if ctx.is_main:
+            try:
+                if not resume:
+                    create_run_dir(run_dir)
+                stack.enter_context(hold_run_lock(run_dir))
+                remove_stale_temporaries(run_dir, [CONFIG, WEIGHTS, STATE])
+            except (ValueError, OSError) as err:
+                error = err
+        error = distributed.from_main(ctx, error)
+        if error is not None:
+            raise error
+        yield
 
 
 def _fit(
@@ -118,7 +160,7 @@ def _fit(
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config)
     start, loss = 0, math.nan
-    if resume:
+    if resume and has_checkpoint(run_dir):
         checkpoint = load_checkpoint(run_dir, model, optimizer, scheduler)
         start, loss = checkpoint.step, checkpoint.loss
         if start > config.steps:
@@ -129,7 +171,6 @@ def _fit(
             set_rng_state(checkpoint.rng_states[ctx.rank], ctx.device)
     distributed.barrier(ctx)  # every rank has read the run directory before rank 0 writes
     if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
         write_run_config(run_dir, {**stored_spec, "train": asdict(config)})
 
     net: nn.Module = model
@@ -141,7 +182,7 @@ def _fit(
 
     local_batch = config.batch_size // ctx.world_size
     monitor = Monitor(run_dir / "tb", steps=config.steps, start_step=start) if ctx.is_main else None
-    last_saved = start if resume else None
+    last_saved = start if start else None
     started = tick = time.perf_counter()
     tick_step = start
     try:
@@ -184,7 +225,7 @@ def _fit(
             if sample_now and monitor is not None and sample_fn is not None:
                 monitor.log_samples(done, _draw_samples(model, sample_fn, ctx.device))
             if save_now:
-                _checkpoint(ctx, run_dir, model, optimizer, scheduler, done, loss)
+                _checkpoint(ctx, run_dir, model, optimizer, scheduler, done, loss, last_saved)
                 last_saved = done
     finally:
         if monitor is not None:
@@ -274,12 +315,24 @@ def _checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     step: int,
     loss: float,
+    last_saved: int | None,
 ) -> None:
-    """Rank 0 writes every rank's RNG state with the weights; the barrier after it means that
-    when any rank names this checkpoint (e.g. in a NaN error), it is complete on disk."""
+    """Rank 0 writes every rank's RNG state with the weights. Every rank then learns whether
+    the write worked (so when any rank names this checkpoint, it is complete on disk), and a
+    failed write (a full disk) stops all of them, naming the checkpoint that is still intact."""
     rng_states = distributed.gather_objects(ctx, rng_state(ctx.device))
+    error = None
     if ctx.is_main:
-        save_checkpoint(
-            run_dir, model, optimizer, scheduler, step, loss=loss, rng_states=rng_states
-        )
-    distributed.barrier(ctx)
+        try:
+            save_checkpoint(
+                run_dir, model, optimizer, scheduler, step, loss=loss, rng_states=rng_states
+            )
+        except OSError as err:
+            kept = f"the checkpoint of step {last_saved} is intact" if last_saved else "none"
+            error = CheckpointWriteError(
+                f"could not write the checkpoint of step {step} into {run_dir} "
+                f"({err.strerror or _first_line(err)}); last good checkpoint: {kept}"
+            )
+    error = distributed.from_main(ctx, error)
+    if error is not None:
+        raise error

@@ -22,8 +22,8 @@ class Monitor:
     Args:
         log_dir: where the event files go.
         steps: total updates of the run (the bar's length).
-        start_step: updates already done; on a resume, events an interrupted run logged after
-            this step are purged, so TensorBoard shows one unbroken curve.
+        start_step: updates already done; events an interrupted run logged after this step
+            (or a failed start, at step 0) are purged, so TensorBoard shows one unbroken curve.
     """
 
     def __init__(self, log_dir: Path, *, steps: int, start_step: int) -> None:
@@ -34,7 +34,7 @@ class Monitor:
                 f"training logs to TensorBoard, which is missing ({err}); pip install tensorboard"
             ) from None
         _wait_for_a_new_second(log_dir)
-        self.writer = SummaryWriter(log_dir, purge_step=start_step + 1 if start_step else None)
+        self.writer = SummaryWriter(log_dir, purge_step=start_step + 1)
         self.bar = tqdm(
             total=steps, initial=start_step, unit="step", dynamic_ncols=True, disable=None
         )  # None: off when stderr is not a TTY

@@ -1,5 +1,10 @@
 """Which run a run directory holds: a fresh run must not overwrite one, a resumed run must be
-the same experiment (same model, data and TrainConfig, bar the fields in RESUMABLE_CHANGES)."""
+the same experiment (same model, data and TrainConfig, bar the fields in RESUMABLE_CHANGES).
+
+A directory with a config but no checkpoint is a run that failed before its first save (killed,
+NaN at step 2, data the model cannot take): a fresh run may replace it, and a resume starts it
+from step 0 with its stored configuration, as elastic trainers do.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +22,17 @@ def run_spec(run_dir: Path, config: TrainConfig, spec: dict | None, resume: bool
     Raises:
         ValueError: a fresh run into a directory holding a checkpoint, or a resume whose
             configuration differs from the stored one (the message names the first fields).
-        FileNotFoundError: a resume from a directory without a run config or checkpoint.
+        FileNotFoundError: a resume from a directory without a run config.
     """
     spec = _as_json(spec) if spec is not None else None
     if not resume:
         if has_checkpoint(run_dir):
-            raise ValueError(f"{run_dir} already holds a run: resume it or choose a new directory")
+            raise ValueError(
+                f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+                "or choose another --out"
+            )
         return spec or {}
     stored = read_run_config(run_dir)
-    if not has_checkpoint(run_dir):
-        raise FileNotFoundError(f"{run_dir} holds no checkpoint to resume")
     stored_spec = {k: v for k, v in stored.items() if k != "train"}
     differences = _differences(
         {"train": _without(stored.get("train", {})), **stored_spec},
@@ -63,3 +69,18 @@ def _differences(old: object, new: object, path: str = "") -> list[str]:
             for line in _differences(old.get(key), new.get(key), f"{path}.{key}" if path else key)
         ]
     return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
+
+
+def create_run_dir(run_dir: Path) -> None:
+    """Make RUN (and its parents), or say in one line why it cannot be a run directory."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"{run_dir} exists and is not a directory; choose another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except NotADirectoryError:
+        blocker = next(p for p in run_dir.parents if p.exists())
+        raise ValueError(
+            f"cannot create the run directory {run_dir}: {blocker} is a file"
+        ) from None
+    except OSError as err:
+        raise ValueError(f"cannot create the run directory {run_dir}: {err.strerror}") from None

@@ -1,0 +1,52 @@
+"""Field types of config dataclasses, checked when one is built.
+
+A value from a hand-edited `config.json` (`"lr": "fast"`) or a Python caller then fails with one
+line naming the field, instead of a `TypeError` from deep inside a comparison or a layer. A leaf
+module: it imports nothing of genvid's, so `models` and `train` can both use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+
+def check_field_types(config: Any) -> None:
+    """Raise `ValueError` naming the first field whose value does not have its annotated type.
+
+    Understood annotations: int, float (an int is accepted), bool, str, `Literal[...]` and
+    unions of these with None. A bool is not taken for an int or a float.
+    """
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value, hint = getattr(config, field.name), hints[field.name]
+        if not _matches(value, hint):
+            raise ValueError(
+                f"{type(config).__name__}.{field.name} must be {_describe(hint)}, got {value!r}"
+            )
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return any(type(value) is type(arg) and value == arg for arg in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(arg) for arg in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    return "None" if hint is type(None) else f"a {hint.__name__}"
