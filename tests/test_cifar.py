@@ -88,8 +88,8 @@ def _dump(path, obj, protocol: int = 2) -> None:
     [
         ({"labels": [1], "pixels": np.zeros((1, 3072), np.uint8)}, "no key 'data'"),
         ({"labels": [1], "data": np.zeros((1, 3000), np.uint8)}, "3000 values, expected 3072"),
-        ({"labels": [1], "data": np.zeros((1, 3072), np.float32)}, "float32"),
-        ({"labels": [1, 2], "data": np.zeros((1, 3072), np.uint8)}, "1 images but labels"),
+        ({"labels": [1], "data": np.zeros((1, 3072), np.float32)}, "dtype 'f4'"),
+        ({"labels": [1, 2], "data": np.zeros((1, 3072), np.uint8)}, "1 images but 2 labels"),
         ({"labels": [12], "data": np.zeros((1, 3072), np.uint8)}, "outside 0-9"),
         ([1, 2, 3], "holds a list"),
     ],
@@ -117,6 +117,86 @@ def test_not_a_pickle_and_unsafe_pickles_are_refused(tmp_path):
     # A Python 3 protocol-2 pickle spells bytes with _codecs.encode: admitted.
     _dump(tmp_path / "test_batch", {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 9]})
     assert load_cifar10(tmp_path, "test")[1].tolist() == [0, 9]
+
+
+def _load_or_value_error(root, path) -> None:
+    """Load `root`'s test batch: valid arrays, or a one-line ValueError naming `path`."""
+    try:
+        images, labels = load_cifar10(root, "test")
+    except ValueError as error:
+        assert str(path) in str(error) and "\n" not in str(error), str(error)
+        return
+    assert images.dtype == torch.uint8 and images.shape[1:] == (3, 32, 32)
+    assert labels.dtype == torch.int64 and labels.shape == (len(images),)
+    assert len(labels) == 0 or 0 <= labels.min() <= labels.max() <= 9
+
+
+def test_damaged_batches_raise_value_error_naming_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 3, 32, 32), dtype=np.uint8)
+    path = write_cifar10_batch(tmp_path / "test_batch", images, rng.integers(0, 10, 10))
+    content = path.read_bytes()
+    header = content.index(images.tobytes())  # the opcodes before the pixel bytes (~190)
+    for _ in range(400):
+        damaged = bytearray(content)
+        for where in rng.integers(0, header, rng.integers(1, 4)):
+            damaged[where] = rng.integers(0, 256)
+        path.write_bytes(bytes(damaged))
+        _load_or_value_error(tmp_path, path)
+    for end in range(0, len(content), 397):
+        path.write_bytes(content[:end])
+        _load_or_value_error(tmp_path, path)
+
+
+def _recursive_list() -> list:
+    values: list = []
+    values.append(values)
+    return values
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # APPENDS on the dict instead of the list: what made pickle raise AttributeError
+        (b"\x80\x02}(K\x01e.", "AttributeError: 'dict' object has no attribute"),
+        # _codecs.encode asked for another codec (LookupError), and a length beyond the file
+        (
+            b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x03\x00\x00\x00foo\x86R.",
+            "refusing _codecs.encode",
+        ),
+        (b"\x80\x05\x96" + (2**62).to_bytes(8, "little") + b"abc", "bytearray8"),
+        # labels numpy cannot make an integer vector of
+        (
+            pickle.dumps({"data": np.zeros((1, 3072), np.uint8), "labels": [[1], [1, 2]]}, 2),
+            "labels are a list",
+        ),
+        (
+            pickle.dumps({"data": np.zeros((1, 3072), np.uint8), "labels": _recursive_list()}, 2),
+            "labels are a list",
+        ),
+    ],
+    ids=["appends-on-a-dict", "another-codec", "length-beyond-the-file", "ragged", "recursive"],
+)
+def test_malformed_pickles_give_one_line_naming_the_file(tmp_path, content, message):
+    (tmp_path / "test_batch").write_bytes(content)
+    with pytest.raises(ValueError, match=message) as error:
+        load_cifar10(tmp_path, "test")
+    assert str(tmp_path / "test_batch") in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_damaged_dtype_state_never_reaches_numpy(tmp_path):
+    # numpy's dtype.__setstate__ trusts its input: fields = (None, None) crashed the process.
+    images = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3, 32, 32)
+    path = write_cifar10_batch(tmp_path / "test_batch", images, [4, 2])
+    content = path.read_bytes()
+    path.write_bytes(content.replace(b"U\x01|NNN", b"U\x01|NN\x86", 1))
+    assert path.read_bytes() != content
+    loaded, labels = load_cifar10(tmp_path, "test")
+    np.testing.assert_array_equal(loaded.numpy(), images)
+    assert labels.tolist() == [4, 2]
+    # Python 3's numpy pickles keep the byte order in the dtype's state.
+    _dump(path, {"data": np.zeros((1, 3072), np.uint8), "labels": np.array([7], ">i8")})
+    assert load_cifar10(tmp_path, "test")[1].tolist() == [7]
 
 
 def test_writer_rejects_bad_input(tmp_path):

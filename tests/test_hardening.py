@@ -198,7 +198,7 @@ def test_a_truncated_or_keyless_state_file_gives_one_line(run_copy):
     "edit,fragment",
     [
         (lambda c: c.pop("model"), "no 'model' object"),
-        (lambda c: c["model"]["overrides"].update(num_layers="many"), "num_layers must be a int"),
+        (lambda c: c["model"]["overrides"].update(num_layers="many"), "num_layers must be an int"),
         (lambda c: c["model"].update(preset=3), "model.preset"),
         (lambda c: c["train"].update(lr="fast"), "TrainConfig.lr must be a float, got 'fast'"),
         (lambda c: c["train"].update(speed=2), "no field 'speed'"),

@@ -14,14 +14,17 @@ from PIL import Image
 from genvid.data import (
     TEST_SET_SEED,
     MovingMNIST,
+    check_frames,
     entropy_lower_bound,
     entropy_per_sequence,
     from_file_layout,
     load_mnist,
     read_moving_mnist,
     regenerate_test_set,
+    regenerated,
     to_file_layout,
     write_moving_mnist,
+    write_regenerated_test_set,
 )
 
 
@@ -174,6 +177,63 @@ def test_reader_says_what_is_wrong_in_one_line(tmp_path):
         read_moving_mnist(tmp_path / "absent.npy")
     with pytest.raises(ValueError, match="64x64"):
         write_moving_mnist(tmp_path / "small.npy", torch.zeros(2, 20, 1, 32, 32, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("per_write", [regenerated.SEQUENCES_PER_WRITE, 3])
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_streamed_test_set_equals_the_one_made_in_memory(
+    tmp_path, monkeypatch, stochastic, per_write
+):
+    monkeypatch.setattr(regenerated, "SEQUENCES_PER_WRITE", per_write)  # 3: several chunks
+    out = tmp_path / "streamed" / "set.npy"
+    summary = write_regenerated_test_set(out, 7, seed=5, stochastic=stochastic)
+    videos = regenerate_test_set(7, seed=5, stochastic=stochastic)
+    in_memory = write_moving_mnist(tmp_path / "in_memory.npy", videos)
+    assert out.read_bytes() == in_memory.read_bytes()
+    frames = 25 if stochastic else 20
+    assert summary == (
+        f"wrote {out}: Moving MNIST (regenerated, "
+        f"{'stochastic' if stochastic else 'deterministic'}, seed 5), shape ({frames}, 7, 64, 64); "
+        f"entropy lower bound {entropy_lower_bound(videos):.2f} nats/frame over frames 11-{frames}"
+    )
+    assert [p.name for p in out.parent.iterdir()] == ["set.npy"]  # no temporary left behind
+
+
+def test_streamed_writer_refuses_in_one_line_before_generating(tmp_path):
+    (tmp_path / "folder.npy").mkdir()
+    (tmp_path / "file").touch()
+    cases = {
+        "folder.npy": "is a directory",
+        "file/set.npy": "file is a file, not a directory",
+        "file/deeper/set.npy": "file is a file, not a directory",
+        "set.txt": "name a .npy file",
+    }
+    for name, message in cases.items():
+        with pytest.raises(ValueError, match=message) as error:
+            write_regenerated_test_set(tmp_path / name, 2)
+        assert str(tmp_path / name) in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="num_sequences must be >= 1, got 0"):
+        write_regenerated_test_set(tmp_path / "set.npy", 0)
+    # 10**12 sequences would take 82 PB: refused before any sequence is drawn.
+    with pytest.raises(ValueError, match=r"would take 81,920,000\.0 GB but .* GB free") as error:
+        write_regenerated_test_set(tmp_path / "new" / "set.npy", 10**12)
+    assert "\n" not in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.npy"]
+
+
+def test_check_frames_names_the_file_and_what_the_protocol_needs(tmp_path, digits):
+    short = write_moving_mnist(
+        tmp_path / "short.npy", MovingMNIST(digits, seed=0, num_frames=5).sequences(range(2))
+    )
+    videos = from_file_layout(read_moving_mnist(short))
+    with pytest.raises(ValueError) as error:
+        check_frames(videos, context=10, predicted=10, source=str(short))
+    assert str(error.value) == (
+        f"{short} has 5 frames; the protocol needs 20 (10 context + 10 predicted)"
+    )
+    check_frames(videos, context=2, predicted=3, source=str(short))  # exactly enough
+    with pytest.raises(ValueError, match=r"expected videos \[N, T, C, H, W\]"):
+        check_frames(videos[:, 0], context=2, predicted=3, source="images")
 
 
 def test_entropy_matches_a_direct_computation():

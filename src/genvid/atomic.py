@@ -57,7 +57,7 @@ def atomic_write_all(writers: dict[Path, Callable[[IO[bytes]], None]]) -> None:
     except BaseException as err:
         for tmp in staged.values():
             Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.filename is None:  # a failed write names no file
+        if isinstance(err, OSError) and err.errno and err.filename is None:  # name the file
             raise OSError(err.errno, err.strerror, str(path)) from None
         raise
     for directory in {path.parent for path in writers}:

@@ -49,4 +49,6 @@ def _describe(hint: Any) -> str:
         return "one of " + ", ".join(repr(arg) for arg in typing.get_args(hint))
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(arg) for arg in typing.get_args(hint))
-    return "None" if hint is type(None) else f"a {hint.__name__}"
+    if hint is type(None):
+        return "None"
+    return f"{'an' if hint.__name__[0] in 'aeiou' else 'a'} {hint.__name__}"

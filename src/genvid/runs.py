@@ -36,7 +36,7 @@ from genvid.viz import save_image_grid, save_video_gif
 SAMPLE_GRID = 16  # images in the TensorBoard sample grid
 SAMPLE_VIDEOS, SAMPLE_STEPS = 2, 4  # videos and frames in TensorBoard's video samples
 IMAGE_EVAL_BATCH, VIDEO_EVAL_BATCH = 64, 8  # examples per evaluation pass (CPU-friendly)
-CONTEXT_FRAMES = 10  # Moving MNIST protocol: frames 11-20 are predicted given 1-10
+CONTEXT_FRAMES, PREDICTED_FRAMES = 10, 10  # Moving MNIST protocol: frames 11-20 given 1-10
 PAPER_NATS_PER_FRAME = {"VPN": 87.6, "VPN baseline": 110.1, "lower bound": 86.3}
 
 
@@ -219,11 +219,9 @@ def evaluate_run(
 
 def _evaluate(model, examples: torch.Tensor, name: str, batch_size: int | None, device):
     if examples.dim() == 5:  # videos: frames 11-20 given 1-10
-        if examples.shape[1] <= CONTEXT_FRAMES:
-            raise ValueError(
-                f"{name} has {examples.shape[1]} frames; the protocol needs 20 (frames "
-                f"{CONTEXT_FRAMES + 1}-20 scored given 1-{CONTEXT_FRAMES})"
-            )
+        gdata.check_frames(
+            examples, context=CONTEXT_FRAMES, predicted=PREDICTED_FRAMES, source=name
+        )
         figures = evaluate_video_nll(
             model,
             examples,
@@ -292,11 +290,7 @@ def _continue_videos(model, spec, out: Path, count: int, steps: int, generator, 
     if not 1 <= steps:
         raise ValueError(f"--steps must be >= 1, got {steps}")
     videos = gdata.eval_set(spec["data"]["name"], "test", root=spec["data"]["root"], limit=count)
-    if videos.shape[1] < CONTEXT_FRAMES + steps:
-        raise ValueError(
-            f"--steps {steps}: the test videos have {videos.shape[1]} frames, "
-            f"{CONTEXT_FRAMES} of them context"
-        )
+    gdata.check_frames(videos, context=CONTEXT_FRAMES, predicted=steps, source=spec["data"]["name"])
     context = videos[:, :CONTEXT_FRAMES]
     truth = videos[:, CONTEXT_FRAMES : CONTEXT_FRAMES + steps]
     samples = model.sample(
@@ -316,15 +310,7 @@ def write_moving_mnist_file(out: Path, sequences: int, *, seed: int, stochastic:
     """Regenerate Moving MNIST from MNIST-test digits into `out`; returns a one-line summary."""
     if sequences < 1:
         raise ValueError(f"--sequences must be >= 1, got {sequences}")
-    videos = gdata.regenerate_test_set(sequences, seed=seed, stochastic=stochastic)
-    path = gdata.write_moving_mnist(out, videos)
-    bound = gdata.entropy_lower_bound(videos)
-    kind = "stochastic" if stochastic else "deterministic"
-    return (
-        f"wrote {path}: Moving MNIST (regenerated, {kind}, seed {seed}), shape "
-        f"{tuple(gdata.to_file_layout(videos).shape)}; entropy lower bound "
-        f"{bound:.2f} nats/frame over frames 11-{videos.shape[1]}"
-    )
+    return gdata.write_regenerated_test_set(out, sequences, seed=seed, stochastic=stochastic)
 
 
 def data_lines() -> list[str]:

@@ -19,6 +19,7 @@ from genvid.data.moving_mnist import (
     TEST_SET_SEED,
     MovingMNIST,
     Trajectory,
+    check_frames,
     entropy_lower_bound,
     entropy_per_sequence,
     from_file_layout,
@@ -27,6 +28,7 @@ from genvid.data.moving_mnist import (
     to_file_layout,
     write_moving_mnist,
 )
+from genvid.data.regenerated import write_regenerated_test_set
 from genvid.data.registry import (
     DataSetInfo,
     default_split,
@@ -49,6 +51,7 @@ __all__ = [
     "Trajectory",
     "VideoFolder",
     "binarize",
+    "check_frames",
     "describe",
     "entropy_lower_bound",
     "entropy_per_sequence",
@@ -69,4 +72,5 @@ __all__ = [
     "train_stream",
     "write_cifar10_batch",
     "write_moving_mnist",
+    "write_regenerated_test_set",
 ]

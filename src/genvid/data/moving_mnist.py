@@ -272,6 +272,27 @@ def regenerate_test_set(
 
     Args:
         num_sequences: N.
+        seed, stochastic, num_frames, num_digits, root: as `regenerated_moving_mnist`.
+    """
+    if num_sequences < 0:
+        raise ValueError(f"num_sequences must be >= 0, got {num_sequences}")
+    generator = regenerated_moving_mnist(
+        seed, stochastic, num_frames=num_frames, num_digits=num_digits, root=root
+    )
+    return generator.sequences(np.arange(num_sequences))
+
+
+def regenerated_moving_mnist(
+    seed: int = TEST_SET_SEED,
+    stochastic: bool = False,
+    *,
+    num_frames: int | None = None,
+    num_digits: int = 2,
+    root: str | Path | None = None,
+) -> MovingMNIST:
+    """The generator of the regenerated test set: its item i is the set's sequence i.
+
+    Args:
         seed: the set's seed; the default `TEST_SET_SEED` (150204681) is genvid's test set.
         stochastic: SVG's stochastic bounces.
         num_frames: T; None: 20 (Srivastava et al.), or 25 when stochastic (5 context frames
@@ -279,14 +300,11 @@ def regenerate_test_set(
         num_digits: digits per sequence.
         root: directory of the MNIST IDX files; None: the shipped copy.
     """
-    if num_sequences < 0:
-        raise ValueError(f"num_sequences must be >= 0, got {num_sequences}")
     frames = num_frames if num_frames is not None else (25 if stochastic else 20)
     digits, _ = load_mnist("test", root)
-    generator = MovingMNIST(
+    return MovingMNIST(
         digits, seed=seed, num_frames=frames, num_digits=num_digits, stochastic=stochastic
     )
-    return generator.sequences(np.arange(num_sequences))
 
 
 def _entropy_table() -> np.ndarray:
@@ -331,6 +349,27 @@ def entropy_per_sequence(videos: Tensor | np.ndarray, context: int = 10) -> np.n
 def entropy_lower_bound(videos: Tensor | np.ndarray, context: int = 10) -> float:
     """The VPN lower bound in nats per frame: the mean of `entropy_per_sequence`."""
     return float(entropy_per_sequence(videos, context).mean())
+
+
+def check_frames(videos: Tensor | np.ndarray, *, context: int, predicted: int, source: str) -> None:
+    """Raise ValueError, naming `source`, unless `videos` has the frames a protocol needs.
+
+    Args:
+        videos: [N, T, C, H, W], e.g. from `eval_set` or `from_file_layout`.
+        context: frames given to the model.
+        predicted: frames it must predict after them; T >= context + predicted.
+        source: what the videos came from (a file's path, a data set's name).
+    """
+    if len(videos.shape) != 5:
+        raise ValueError(
+            f"{source}: expected videos [N, T, C, H, W], got shape {tuple(videos.shape)}"
+        )
+    needed = context + predicted
+    if videos.shape[1] < needed:
+        raise ValueError(
+            f"{source} has {videos.shape[1]} frames; the protocol needs {needed} "
+            f"({context} context + {predicted} predicted)"
+        )
 
 
 def to_file_layout(videos: Tensor | np.ndarray) -> np.ndarray:
