@@ -181,3 +181,42 @@ def test_video_run_trains_evaluates_against_the_bound_and_samples_a_gif(tmp_path
     assert code == 0, err
     with Image.open(gif) as image:
         assert image.n_frames >= 2  # context frames, then the continuation
+
+
+SVG_TINY = [
+    "--set", "hidden_channels=2", "--set", "g_dim=4", "--set", "z_dim=2", "--set", "rnn_size=4",
+]  # fmt: skip
+
+
+def test_svg_runs_train_evaluate_best_of_n_sample_and_plot(tmp_path, capsys):
+    reports = []
+    for preset in ("svg-lp-smmnist", "svg-det-smmnist"):
+        run_dir = tmp_path / preset
+        argv = ["train", preset, *SVG_TINY, "--steps", "2", "--batch-size", "2"]
+        code, _, err = run([*argv, "--out", str(run_dir)], capsys)
+        assert code == 0, err
+        extra = ["--samples", "3"] if preset == "svg-lp-smmnist" else []
+        code, out, err = run(["eval", str(run_dir), "--sequences", "2", *extra], capsys)
+        assert code == 0, err
+        assert "SSIM" in out and "PSNR" in out and "frames 6-25 given 1-5" in out
+        report = json.loads((run_dir / "eval-limit2.json").read_text())
+        assert len(report["ssim_per_step"]) == len(report["psnr_per_step_ci95"]) == 20
+        assert report["samples"] == (3 if extra else 1) and "SVG-LP (SLAMP table 4)" in out
+        assert report["protocol"]["evaluator"] == "frame-prediction"
+        reports.append(str(run_dir / "eval-limit2.json"))
+    gif = tmp_path / "svg.gif"
+    code, _, err = run(
+        ["sample", str(tmp_path / "svg-lp-smmnist"), "--n", "1", "--out", str(gif)], capsys
+    )
+    assert code == 0, err
+    with Image.open(gif) as image:
+        assert image.n_frames == 25  # 5 context + 20 predicted frames
+        assert image.size[0] == 5 * (64 + 4)  # truth, best and three more samples side by side
+    figure = tmp_path / "plot.png"
+    code, out, err = run(["plot", *reports, "--out", str(figure)], capsys)
+    assert code == 0, err
+    assert figure.stat().st_size > 0
+    code, _, err = run(
+        ["plot", str(tmp_path / "svg-lp-smmnist" / "config.json"), "--out", str(figure)], capsys
+    )
+    assert code != 0 and "no frame-prediction figures" in err

@@ -309,7 +309,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path):
                 handle.write(b"\0" * 4096)
         os.truncate(filler, filler.stat().st_size - 16384)  # room for the config, not a checkpoint
         result = genvid("train", "--resume", run_dir, "--steps", 4)
-        assert_one_line_error(result, "could not write the checkpoint", "step 2 is intact")
+        assert_one_line_error(result, "could not write the checkpoint", "step 2's is intact")
         filler.unlink()
         assert eval_figure(run_dir) == figure
 

@@ -179,7 +179,7 @@ def test_cifar10_presets_train_evaluate_and_sample_on_cifar_files(preset, tmp_pa
     options = dict(steps=2, batch_size=2, device="cpu", log_every=1, checkpoint_every=2)
     result = runs.start_run(preset, overrides, "cifar10", str(tmp_path / "data"), run, options)
     assert result.step == 2
-    report, _ = runs.evaluate_run(run, limit=2, device="cpu")
+    report, _, _ = runs.evaluate_run(run, limit=2, device="cpu")
     assert report["count"] == 2 and 0 < report["bits_per_dim"] < 12
     png = runs.sample_run(run, tmp_path / "s.png", count=1, size="4x4", device="cpu")
     assert png.exists()

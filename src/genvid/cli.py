@@ -1,4 +1,4 @@
-"""The `genvid` command: train | eval | sample | data | info.
+"""The `genvid` command: train | eval | sample | plot | data | info.
 
 Wiring only: every subcommand calls the library (`genvid.train`, `genvid.evaluate`,
 `genvid.data`, `genvid.viz`); bad input reaches the user as one line and a non-zero exit.
@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from genvid import runs
+from genvid import data as gdata
+from genvid import inventory, runs
 from genvid.allocator import keep_freed_memory
-from genvid.data import TEST_SET_SEED
 from genvid.presets import get_preset, make_config, presets
 from genvid.train import NonFiniteLossError
 
@@ -149,26 +149,41 @@ def train(preset, data_name, root, out, resume, overfit, overrides, compile_, **
     type=int,
     help="Evaluate only the first N examples or sequences (quick checks).",
 )
-@click.option("--batch-size", type=int, help="Examples per pass (default 64 images, 8 videos).")
+@click.option(
+    "--batch-size",
+    type=int,
+    help="Examples per pass (default 64 images, 8 videos; frame prediction: 200 // samples).",
+)
+@click.option(
+    "--samples",
+    type=int,
+    help="Frame prediction (SVG): samples per test sequence, the best one counts (default 100).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampled evaluations.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--out",
     type=click.Path(),
     help="Report file (default RUN/eval.json; RUN/eval-limit8.json etc. for partial checks).",
 )
-def eval_(run, split, data_name, limit, batch_size, device, out) -> None:
-    """Exact test NLL of RUN (nats per example and bits/dim).
+def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) -> None:
+    """Evaluate RUN by its preset's protocol and print the figures.
+
+    Likelihood models: exact NLL (nats per image or per predicted frame, bits/dim for discrete
+    data). SVG: SSIM and PSNR per predicted frame, best of --samples per sequence.
 
     The full evaluation on the run's own test split writes RUN/eval.json; any other (--limit,
     --split, --data) writes a report named after it, e.g. RUN/eval-limit8.json, so a quick
     check never replaces the full result.
     """
-    report, path = runs.evaluate_run(
+    report, lines, path = runs.evaluate_run(
         Path(run),
         split=split,
         data_name=data_name,
         limit=limit,
         batch_size=batch_size,
+        samples=samples,
+        seed=seed,
         device=device,
         out=Path(out) if out else None,
     )
@@ -177,25 +192,8 @@ def eval_(run, split, data_name, limit, batch_size, device, out) -> None:
         f"{protocol['data']} ({protocol['split']}, {protocol['count']} examples, "
         f"checkpoint step {protocol['checkpoint_step']})"
     )
-    if "nll_nats_per_frame" in report:
-        click.echo(
-            f"  NLL          {report['nll_nats_per_frame']:.2f} +- "
-            f"{report['nll_nats_per_frame_stderr']:.2f} nats/frame (frames "
-            f"{report['context'] + 1}-{report['context'] + report['frames']} given "
-            f"1-{report['context']})"
-        )
-        if "lower_bound_nats_per_frame" in report:
-            click.echo(
-                f"  lower bound  {report['lower_bound_nats_per_frame']:.2f} nats/frame, "
-                f"excess {report['excess_nats_per_frame']:.2f} +- {report['excess_stderr']:.2f}"
-            )
-        paper = ", ".join(f"{k} {v}" for k, v in report["paper_nats_per_frame"].items())
-        click.echo(f"  paper        {paper}")
-    else:
-        click.echo(
-            f"  NLL          {report['nll_nats']:.2f} +- {report['nll_nats_stderr']:.2f} nats/image"
-        )
-    click.echo(f"  bits/dim     {report['bits_per_dim']:.4f}")
+    for line in lines:
+        click.echo(line)
     click.echo(f"wrote {path}")
 
 
@@ -220,9 +218,7 @@ def eval_(run, split, data_name, limit, batch_size, device, out) -> None:
 @click.option(
     "--steps",
     type=int,
-    default=10,
-    show_default=True,
-    help="Video models: frames to generate after the 10 context frames.",
+    help="Video models: frames to generate after the context (default: the protocol's).",
 )
 @click.option("--naive", is_flag=True, help="Use the naive reference sampler (same draws).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -241,6 +237,18 @@ def sample(run, out, count, seed, size, steps, naive, device) -> None:
     click.echo(f"wrote {path}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("runs_", metavar="RUN...", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(), required=True, help="Output .png.")
+def plot(runs_, out) -> None:
+    """SSIM and PSNR per predicted frame of frame-prediction runs (SVG), with 95 % bands.
+
+    Each RUN is a run directory (its eval.json) or a report file; put the deterministic
+    baseline beside the stochastic models: genvid plot runs/svg-lp runs/svg-det --out fig.png
+    """
+    click.echo(f"wrote {runs.plot_runs([Path(r) for r in runs_], Path(out))}")
+
+
 @cli.group(context_settings=CONTEXT)
 def data() -> None:
     """Generate or inspect data sets."""
@@ -248,11 +256,13 @@ def data() -> None:
 
 @data.command("moving-mnist", context_settings=CONTEXT)
 @click.option("--out", type=click.Path(), required=True, help="Output .npy, (20, N, 64, 64) uint8.")
-@click.option("--sequences", type=int, default=10000, show_default=True, help="Sequences N.")
+@click.option(
+    "--sequences", type=click.IntRange(min=1), default=10000, show_default=True, help="Sequences N."
+)
 @click.option(
     "--seed",
     type=int,
-    default=TEST_SET_SEED,
+    default=gdata.TEST_SET_SEED,
     show_default=True,
     help="Seed of the sequences (the default is genvid's regenerated test set).",
 )
@@ -261,7 +271,7 @@ def data() -> None:
 )
 def moving_mnist(out, sequences, seed, stochastic) -> None:
     """Write Moving MNIST from MNIST-test digits in the standard (time, sequence, 64, 64) layout."""
-    click.echo(runs.write_moving_mnist_file(Path(out), sequences, seed=seed, stochastic=stochastic))
+    click.echo(gdata.write_regenerated_test_set(out, sequences, seed=seed, stochastic=stochastic))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -271,10 +281,10 @@ def info() -> None:
     for name in presets():
         click.echo(f"  {name:<22} {get_preset(name).description}")
     click.echo("data sets:")
-    for line in runs.data_lines():
+    for line in inventory.data_lines():
         click.echo(f"  {line}")
     click.echo("devices:")
-    for line in runs.device_lines():
+    for line in inventory.device_lines():
         click.echo(f"  {line}")
 
 
@@ -282,8 +292,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line on stderr and exit 1 for bad input, no traceback."""
     try:
         cli.main(args=argv, prog_name="genvid", standalone_mode=False)
-    except click.ClickException as error:
-        error.show()
+    except click.ClickException as error:  # a bad option: one line too, and where to look
+        hint = " (see --help)" if isinstance(error, click.UsageError) else ""
+        click.echo(f"genvid: error: {error.format_message()}{hint}", err=True)
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
         click.echo("genvid: aborted", err=True)

@@ -12,7 +12,9 @@ from torch import nn
 from genvid.models.multiscale import MultiScalePixelRNN, MultiScalePixelRNNConfig
 from genvid.models.pixelcnn import PixelCNN, PixelCNNConfig
 from genvid.models.pixelrnn import PixelRNN, PixelRNNConfig
+from genvid.models.svg import SVG, SVGConfig
 from genvid.models.vpn import VideoPixelNetwork, VPNConfig
+from genvid.protocols import FramePrediction, ImageNLL, Protocol, VideoNLL
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,57 @@ class Preset:
     config: Any  # a frozen config dataclass instance
     data: str  # default training data set (a `genvid.data` registry name)
     description: str
+    protocol: Callable[[Any], Protocol]  # config (with overrides) -> how runs are evaluated
+
+
+def _binarized_mnist(nats: float) -> Callable[[Any], Protocol]:
+    """NLL on the fixed binarized MNIST test set beside the paper's figure (nats per image)."""
+    return lambda config: ImageNLL({"nats_per_image": nats}, "binarized-mnist")
+
+
+def _cifar10(bits: float) -> Callable[[Any], Protocol]:
+    return lambda config: ImageNLL({"bits_per_dim": bits}, "cifar10")
+
+
+def _moving_mnist(paper: dict[str, float]) -> Callable[[Any], Protocol]:
+    """Frames 11-20 given 1-10; the entropy bound applies to the soft-Bernoulli likelihood."""
+
+    def protocol(config: Any) -> Protocol:
+        soft = config.likelihood == "soft_bernoulli"
+        return VideoNLL(entropy_bound=soft, discrete=not soft, paper=paper)
+
+    return protocol
+
+
+VPN_PAPER = {"VPN": 87.6, "VPN baseline": 110.1, "lower bound": 86.3}  # nats/frame, table 1
+# Stochastic Moving MNIST, 5 -> 20 frames, best of 100 (SLAMP, Akan et al. 2021, table 4).
+SMMNIST_PAPER = {
+    "SVG-LP (SLAMP table 4)": {"psnr": 14.50, "ssim": 0.7090},
+    "SRVP (SLAMP table 4)": {"psnr": 16.93, "ssim": 0.7799},
+    "SLAMP (SLAMP table 4)": {"psnr": 18.07, "ssim": 0.7736},
+}
+
+
+def _frame_prediction(predicted: int, paper: dict | None = None) -> Callable[[Any], Protocol]:
+    """Best of 100 SSIM/PSNR after the config's context frames; one sample if deterministic."""
+
+    def protocol(config: Any) -> Protocol:
+        stochastic = config.variant != "deterministic"
+        return FramePrediction(
+            context=config.context_frames, predicted=predicted, stochastic=stochastic, paper=paper
+        )
+
+    return protocol
+
+
+def _svg(variant: str, backbone: str, **fields: Any) -> SVGConfig:
+    return SVGConfig(variant=variant, backbone=backbone, **fields)
+
+
+_SMMNIST = dict(channels=1, g_dim=128, z_dim=10, beta=1e-4, context_frames=5, future_frames=10)
+# A user's own 3-channel 64x64 clips of 20 frames: BAIR's settings in the paper's code (z 64,
+# beta 1e-4, 2 past), trained on whole clips (18 future frames; BAIR's evaluation predicts 28).
+_VGG = dict(channels=3, g_dim=128, z_dim=64, beta=1e-4, context_frames=2, future_frames=18)
 
 
 _PRESETS = {
@@ -39,6 +92,7 @@ _PRESETS = {
             ),
             "binarized-mnist",
             "PixelCNN for binarised MNIST (12 residual blocks, h=32, output 32 maps)",
+            _binarized_mnist(81.30),
         ),
         Preset(
             "pixelcnn-cifar10",
@@ -52,6 +106,7 @@ _PRESETS = {
             ),
             "cifar10",
             "PixelCNN of the PixelRNN paper for CIFAR-10 (15 layers, h=128, 256-way softmax, RGB)",
+            _cifar10(3.14),
         ),
         Preset(
             "row-lstm-mnist",
@@ -59,6 +114,7 @@ _PRESETS = {
             PixelRNNConfig(layer="row", hidden_channels=16, num_layers=7, output_channels=32),
             "binarized-mnist",
             "Row LSTM for binarised MNIST (7 layers, h=16, output 32 maps; the paper's MNIST size)",
+            _binarized_mnist(80.54),
         ),
         Preset(
             "diagonal-bilstm-mnist",
@@ -66,6 +122,7 @@ _PRESETS = {
             PixelRNNConfig(layer="diagonal", hidden_channels=16, num_layers=7, output_channels=32),
             "binarized-mnist",
             "Diagonal BiLSTM for binarised MNIST (7 layers, h=16; paper: 79.20 nats)",
+            _binarized_mnist(79.20),
         ),
         Preset(
             "row-lstm-cifar10",
@@ -80,6 +137,7 @@ _PRESETS = {
             ),
             "cifar10",
             "Row LSTM for CIFAR-10 (12 layers, h=128, 256-way softmax, RGB; paper: 3.07 bits/dim)",
+            _cifar10(3.07),
         ),
         Preset(
             "diagonal-bilstm-cifar10",
@@ -94,6 +152,7 @@ _PRESETS = {
             ),
             "cifar10",
             "Diagonal BiLSTM for CIFAR-10 (12 layers, h=128, RGB; paper: 3.00 bits/dim)",
+            _cifar10(3.00),
         ),
         Preset(
             "multiscale-pixelrnn-mnist",
@@ -103,6 +162,7 @@ _PRESETS = {
             ),
             "binarized-mnist",
             "Multi-Scale Diagonal BiLSTM for binarised MNIST (14x14 then 28x28, 7 layers, h=16)",
+            lambda config: ImageNLL(),
         ),
         Preset(
             "multiscale-row-lstm-imagenet64",
@@ -121,6 +181,7 @@ _PRESETS = {
             "imagenet64",
             "Multi-Scale Row LSTM of the paper's ImageNet 64x64 model (32x32 then 64x64, 4 layers, "
             "h=512, no residual) for your downsampled ImageNet 64x64 (--root DIR)",
+            lambda config: ImageNLL(),
         ),
         Preset(
             "vpn-full",
@@ -129,6 +190,7 @@ _PRESETS = {
             "moving-mnist",
             "Video Pixel Network, full (c=128, 8 dilated encoder RMBs, 12 decoder RMBs, "
             "ConvLSTM 256; paper: 87.6 nats/frame)",
+            _moving_mnist(VPN_PAPER),
         ),
         Preset(
             "vpn-mini",
@@ -136,6 +198,7 @@ _PRESETS = {
             VPNConfig(hidden_channels=32, encoder_blocks=4, decoder_blocks=6, lstm_channels=64),
             "moving-mnist",
             "Video Pixel Network, mini (c=32, 4 dilated encoder RMBs, 6 decoder RMBs, LSTM 64)",
+            _moving_mnist(VPN_PAPER),
         ),
         Preset(
             "vpn-micro",
@@ -143,6 +206,7 @@ _PRESETS = {
             VPNConfig(hidden_channels=32, encoder_blocks=2, decoder_blocks=3, lstm_channels=64),
             "moving-mnist",
             "Video Pixel Network, micro (c=32, 2 dilated encoder RMBs, 3 decoder RMBs, LSTM 64)",
+            _moving_mnist(VPN_PAPER),
         ),
         Preset(
             "vpn-baseline",
@@ -157,6 +221,39 @@ _PRESETS = {
             "moving-mnist",
             "VPN baseline: vpn-full's encoder and ConvLSTM, unmasked decoder blind to the "
             "current frame (paper: 110.1 nats/frame)",
+            _moving_mnist(VPN_PAPER),
+        ),
+        *(
+            Preset(
+                f"svg-{short}-smmnist",
+                SVG,
+                _svg(variant, "dcgan", **_SMMNIST),
+                "moving-mnist-stochastic",
+                f"SVG {title} for Stochastic Moving MNIST (DCGAN-64, g 128, z 10, beta 1e-4, "
+                "5 past, 10 future; eval: 20 predicted, best of 100)",
+                _frame_prediction(20, SMMNIST_PAPER),
+            )
+            for short, variant, title in (
+                ("lp", "lp", "learned prior"),
+                ("fp", "fp", "fixed prior"),
+                ("det", "deterministic", "deterministic baseline"),
+            )
+        ),
+        *(
+            Preset(
+                f"svg-{short}-vgg64",
+                SVG,
+                _svg(variant, "vgg", **_VGG),
+                "video-folder",
+                f"SVG {title} for your 64x64 colour videos (--data video-folder --root DIR; "
+                "VGG-64, z 64, 2 past, 18 future)",
+                _frame_prediction(18),
+            )
+            for short, variant, title in (
+                ("lp", "lp", "learned prior"),
+                ("fp", "fp", "fixed prior"),
+                ("det", "deterministic", "deterministic baseline"),
+            )
         ),
     )
 }
@@ -191,3 +288,8 @@ def create(name: str, **overrides: Any) -> nn.Module:
     Example: `genvid.create("pixelcnn-mnist", channels=3, likelihood="categorical")`.
     """
     return get_preset(name).build(make_config(name, **overrides))
+
+
+def protocol(name: str, **overrides: Any) -> Protocol:
+    """How runs of preset `name` (with config `overrides`) are evaluated and sampled."""
+    return get_preset(name).protocol(make_config(name, **overrides))

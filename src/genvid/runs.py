@@ -19,9 +19,11 @@ import torch
 
 from genvid import data as gdata
 from genvid.atomic import atomic_write, prepare_output
-from genvid.evaluate import NonFiniteResultError, evaluate_nll, evaluate_video_nll
+from genvid.evaluate import NonFiniteResultError
 from genvid.nn.likelihoods import OutOfSupportError
-from genvid.presets import create, get_preset, make_config
+from genvid.presets import create, get_preset, make_config, protocol
+from genvid.protocols import Protocol
+from genvid.protocols.base import SampleRequest
 from genvid.train import (
     FitResult,
     TrainConfig,
@@ -31,17 +33,15 @@ from genvid.train import (
     seed_everything,
 )
 from genvid.train.distributed import resolve_device
-from genvid.viz import save_image_grid, save_video_gif
-
-SAMPLE_GRID = 16  # images in the TensorBoard sample grid
-SAMPLE_VIDEOS, SAMPLE_STEPS = 2, 4  # videos and frames in TensorBoard's video samples
-IMAGE_EVAL_BATCH, VIDEO_EVAL_BATCH = 64, 8  # examples per evaluation pass (CPU-friendly)
-CONTEXT_FRAMES, PREDICTED_FRAMES = 10, 10  # Moving MNIST protocol: frames 11-20 given 1-10
-PAPER_NATS_PER_FRAME = {"VPN": 87.6, "VPN baseline": 110.1, "lower bound": 86.3}
+from genvid.viz import plot_frame_prediction
 
 
 def _model_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
     return create(spec["model"]["preset"], **spec["model"]["overrides"])
+
+
+def _protocol(spec: dict[str, Any]) -> Protocol:
+    return protocol(spec["model"]["preset"], **spec["model"]["overrides"])
 
 
 # What config.json must hold besides "train": key -> {entry: allowed types}.
@@ -85,24 +85,13 @@ def _stream(spec: dict[str, Any], seed: int):
     return stream
 
 
-def _sample_fn(example_shape: tuple[int, ...], seed: int):
-    size = tuple(example_shape[-2:])
-    video = len(example_shape) == 4  # (T, C, H, W)
-
-    def draw(model: torch.nn.Module) -> torch.Tensor:
-        generator = torch.Generator(device=model.device).manual_seed(seed)
-        if video:  # a few short unconditional videos: sampling video is slow
-            return model.sample(SAMPLE_VIDEOS, size, steps=SAMPLE_STEPS, generator=generator)
-        return model.sample(SAMPLE_GRID, size, generator=generator)
-
-    return draw
-
-
 def _fit(spec: dict[str, Any], config: TrainConfig, run_dir: Path, *, resume: bool) -> FitResult:
     seed_everything(config.seed)  # the initial weights are a function of the seed
     model = _model_from_spec(spec)
     stream = _stream(spec, config.seed)
-    sample_fn = _sample_fn(stream.example_shape, config.seed) if config.sample_every else None
+    sample_fn = (
+        _protocol(spec).training_sampler(stream, config.seed) if config.sample_every else None
+    )
     with _naming_data(spec["data"]["name"]):
         return fit(model, stream, config, run_dir, spec=spec, sample_fn=sample_fn, resume=resume)
 
@@ -181,11 +170,14 @@ def evaluate_run(
     data_name: str | None = None,
     limit: int | None = None,
     batch_size: int | None = None,
+    samples: int | None = None,
+    seed: int = 0,
     device: str = "auto",
     out: Path | None = None,
-) -> tuple[dict[str, Any], Path]:
-    """Exact NLL of the run's model on a data split; writes the report and returns it with its
-    path (`out`, or `RUN/eval.json` for the full default evaluation, see `report_name`)."""
+) -> tuple[dict[str, Any], list[str], Path]:
+    """Evaluate the run by its preset's protocol; write the report and return it, the lines
+    that summarise it, and its path (`out`, or `RUN/eval.json` for the full default
+    evaluation, see `report_name`)."""
     for option, value in (("--batch-size", batch_size), ("--limit", limit)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
@@ -196,48 +188,36 @@ def evaluate_run(
     path = out or run_dir / report_name(name, split, limit, spec)
     prepare_output(path)  # a read-only run fails now, not after the evaluation
     examples = gdata.eval_set(name, split, root=spec["data"]["root"], limit=limit)
-    protocol = {
+    judge = _protocol(spec)
+    try:
+        with _naming_data(name):
+            report = judge.evaluate(
+                model,
+                examples,
+                data=name,
+                batch_size=batch_size,
+                samples=samples,
+                device=torch_device,
+                seed=seed,
+            )
+    except NonFiniteResultError as err:
+        raise NonFiniteResultError(f"{run_dir} (checkpoint step {step}): {err}") from None
+    report["protocol"] = {
+        "evaluator": judge.name,
         "data": _data_label(name),
         "split": split,
         "first_n": limit,
+        "count": report["count"],
         "seed": gdata.TEST_SET_SEED if name.startswith("moving-mnist") else None,
+        "sampling_seed": seed if samples is not None or judge.name == "frame-prediction" else None,
         "checkpoint_step": step,
         "precision": "fp32",
         "preset": spec["model"]["preset"],
         "overrides": spec["model"]["overrides"],
     }
-    try:
-        with _naming_data(name):
-            report = _evaluate(model, examples, name, batch_size, torch_device)
-    except NonFiniteResultError as err:
-        raise NonFiniteResultError(f"{run_dir} (checkpoint step {step}): {err}") from None
-    report["protocol"] = {**protocol, "count": report["count"]}
     text = json.dumps(report, indent=2)
     atomic_write(path, lambda handle: handle.write(text.encode()))
-    return report, path
-
-
-def _evaluate(model, examples: torch.Tensor, name: str, batch_size: int | None, device):
-    if examples.dim() == 5:  # videos: frames 11-20 given 1-10
-        gdata.check_frames(
-            examples, context=CONTEXT_FRAMES, predicted=PREDICTED_FRAMES, source=name
-        )
-        figures = evaluate_video_nll(
-            model,
-            examples,
-            context=CONTEXT_FRAMES,
-            batch_size=batch_size or VIDEO_EVAL_BATCH,
-            device=device,
-            entropy_bound=model.likelihood.name == "soft_bernoulli",
-        )
-        units = "nats per predicted frame (summed over its C*H*W values)"
-        report = {**figures, "units": {"nll_nats_per_frame": units}}
-        report["paper_nats_per_frame"] = PAPER_NATS_PER_FRAME
-        return report
-    figures = evaluate_nll(
-        model, examples, batch_size=batch_size or IMAGE_EVAL_BATCH, device=device
-    )
-    return {**figures, "units": {"nll_nats": "nats per image (summed over all dims)"}}
+    return report, judge.summary(report), path
 
 
 def _parse_size(size: str) -> tuple[int, int]:
@@ -257,77 +237,56 @@ def sample_run(
     count: int = 16,
     seed: int = 0,
     size: str | None = None,
-    steps: int = 10,
+    steps: int | None = None,
     fast: bool = True,
     device: str = "auto",
 ) -> Path:
-    """Draw samples from the run's model and write them to `out`.
-
-    Image models: `count` samples as a PNG grid. Video models: the first `count` test videos
-    continued by `steps` frames after 10 context frames, as a GIF (context, ground truth and
-    sample side by side) or a PNG grid (one video per row).
-    """
-    suffixes = (".png", ".gif")
-    if out.suffix.lower() not in suffixes:
+    """Draw samples from the run's model as its preset's protocol says and write them to `out`
+    (image models: a PNG grid; video models: continued test videos, GIF or PNG grid)."""
+    if out.suffix.lower() not in (".png", ".gif"):
         raise ValueError(f"--out must end in .png or .gif, got {out}")
     if count < 1:
         raise ValueError(f"--n must be >= 1, got {count}")
     prepare_output(out)  # before minutes of sampling, not after
     torch_device = resolve_device(device)
     model, spec, _ = load_run_model(run_dir, torch_device)
-    generator = torch.Generator(device=torch_device).manual_seed(seed)
-    example_shape = _stream(spec, 0).example_shape
-    if len(example_shape) == 4:  # video (T, C, H, W)
-        return _continue_videos(model, spec, out, count, steps, generator, fast)
-    if out.suffix.lower() == ".gif":
-        raise ValueError("image models write .png grids; use --out FILE.png")
-    shape = _parse_size(size) if size else tuple(example_shape[-2:])
-    images = model.sample(count, shape, generator=generator, fast=fast, progress=True)
-    return save_image_grid(images, out)
-
-
-def _continue_videos(model, spec, out: Path, count: int, steps: int, generator, fast: bool):
-    if not 1 <= steps:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
-    videos = gdata.eval_set(spec["data"]["name"], "test", root=spec["data"]["root"], limit=count)
-    gdata.check_frames(videos, context=CONTEXT_FRAMES, predicted=steps, source=spec["data"]["name"])
-    context = videos[:, :CONTEXT_FRAMES]
-    truth = videos[:, CONTEXT_FRAMES : CONTEXT_FRAMES + steps]
-    samples = model.sample(
-        context=context.to(model.device),
+    shape = _parse_size(size) if size else tuple(_stream(spec, 0).example_shape[-2:])
+    request = SampleRequest(
+        out=out,
+        count=count,
         steps=steps,
-        generator=generator,
+        size=shape,
+        generator=torch.Generator(device=torch_device).manual_seed(seed),
         fast=fast,
-        progress=True,
-    ).cpu()
-    if out.suffix.lower() == ".gif":
-        return save_video_gif(context, truth, samples, out)
-    rows = torch.cat([context, samples], dim=1)  # (B, 10 + K, C, H, W): one video per row
-    return save_image_grid(rows.flatten(0, 1), out, nrow=rows.shape[1])
+    )
+
+    def test_videos(n: int) -> torch.Tensor:
+        name = spec["data"]["name"]
+        return gdata.eval_set(name, gdata.default_split(name), root=spec["data"]["root"], limit=n)
+
+    return _protocol(spec).sample(model, request, test_videos)
 
 
-def write_moving_mnist_file(out: Path, sequences: int, *, seed: int, stochastic: bool) -> str:
-    """Regenerate Moving MNIST from MNIST-test digits into `out`; returns a one-line summary."""
-    if sequences < 1:
-        raise ValueError(f"--sequences must be >= 1, got {sequences}")
-    return gdata.write_regenerated_test_set(out, sequences, seed=seed, stochastic=stochastic)
+def plot_runs(sources: list[Path], out: Path) -> Path:
+    """SSIM and PSNR per step of several runs' frame-prediction reports on one figure.
 
-
-def data_lines() -> list[str]:
-    """What `genvid info` says about data sets."""
-    return [
-        f"{info.name:<24} {'found' if info.found else 'missing':<8} {info.location}"
-        for info in gdata.describe()
-    ]
-
-
-def device_lines() -> list[str]:
-    """What `genvid info` says about devices."""
-    lines = [f"cpu: {torch.get_num_threads()} threads, torch {torch.__version__}"]
-    for index in range(torch.cuda.device_count()):
-        properties = torch.cuda.get_device_properties(index)
-        memory = properties.total_memory / 2**30
-        lines.append(f"cuda:{index}: {properties.name}, {memory:.0f} GiB")
-    if not torch.cuda.is_available():
-        lines.append("cuda: not available")
-    return lines
+    Each source is a run directory (its eval.json) or a report file; the legend names each by
+    its preset (and directory, when two share a preset).
+    """
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out must end in .png, got {out}")
+    prepare_output(out)
+    reports = {}
+    for source in sources:
+        path = source / "eval.json" if source.is_dir() else source
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: run `genvid eval {source}` first")
+        try:
+            report = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not valid JSON: {err}") from None
+        if not isinstance(report, dict) or "ssim_per_step" not in report:
+            raise ValueError(f"{path} holds no frame-prediction figures (SSIM/PSNR per step)")
+        label = report.get("protocol", {}).get("preset", path.parent.name)
+        reports[f"{label} ({path.parent.name})" if label in reports else label] = report
+    return plot_frame_prediction(reports, out)

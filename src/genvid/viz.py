@@ -1,4 +1,4 @@
-"""Pictures of samples: image grids (PNG) and, later, GIFs and plots."""
+"""Pictures: image grids (PNG), continued videos side by side (GIF), per-step metric plots."""
 
 from __future__ import annotations
 
@@ -111,4 +111,38 @@ def save_video_gif(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     imageio.mimsave(path, list(frames), format="GIF", duration=1.0 / fps, loop=0)
+    return path
+
+
+def plot_frame_prediction(reports: dict[str, dict], path: str | Path) -> Path:
+    """SSIM and PSNR per predicted step, one line per report with its 95 % band, side by side.
+
+    Args:
+        reports: label -> a frame-prediction report (`ssim_per_step`, `ssim_per_step_ci95`,
+            `psnr_per_step`, `psnr_per_step_ci95`, `context`), e.g. several runs' eval.json.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("plots need matplotlib: pip install 'genvid[plots]'") from None
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for label, report in reports.items():
+        for axis, metric in zip(axes, ("ssim", "psnr"), strict=True):
+            mean = torch.tensor(report[f"{metric}_per_step"])
+            half = torch.tensor(report[f"{metric}_per_step_ci95"])
+            steps = torch.arange(len(mean)) + report["context"] + 1  # frame numbers, 1-based
+            (line,) = axis.plot(steps, mean, label=label)
+            axis.fill_between(steps, mean - half, mean + half, alpha=0.25, color=line.get_color())
+    for axis, name in zip(axes, ("SSIM", "PSNR (dB)"), strict=True):
+        axis.set_xlabel("predicted frame")
+        axis.set_ylabel(name)
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
     return path

@@ -328,10 +328,10 @@ def _checkpoint(
                 run_dir, model, optimizer, scheduler, step, loss=loss, rng_states=rng_states
             )
         except OSError as err:
-            kept = f"the checkpoint of step {last_saved} is intact" if last_saved else "none"
+            kept = f"step {last_saved}'s is intact" if last_saved else "there is no earlier one"
             error = CheckpointWriteError(
                 f"could not write the checkpoint of step {step} into {run_dir} "
-                f"({err.strerror or _first_line(err)}); last good checkpoint: {kept}"
+                f"({err.strerror or _first_line(err)}); {kept}"
             )
     error = distributed.from_main(ctx, error)
     if error is not None:

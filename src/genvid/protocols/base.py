@@ -1,0 +1,61 @@
+"""What every evaluation protocol provides to the run lifecycle (`genvid.runs`) and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from typing import Protocol as _Interface
+
+import torch
+from torch import Tensor, nn
+
+Sampler = Callable[[nn.Module], Tensor]  # model -> uint8 samples for TensorBoard
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """What `genvid sample` asks for; each protocol uses the fields that apply to it."""
+
+    out: Path  # .png or .gif
+    count: int  # images to draw, or test videos to continue
+    steps: int | None  # frames to generate (video protocols); None: the protocol's own
+    size: tuple[int, int] | None  # image size (image protocols); None: the training data's
+    generator: torch.Generator
+    fast: bool  # cached sampler (likelihood models); False: the naive reference
+
+
+class Protocol(_Interface):
+    """The interface; implementations are frozen dataclasses holding the protocol's settings."""
+
+    name: str  # stored in every report
+
+    def evaluate(
+        self,
+        model: nn.Module,
+        examples: Tensor,
+        *,
+        data: str,
+        batch_size: int | None,
+        samples: int | None,
+        device: torch.device,
+        seed: int,
+    ) -> dict[str, Any]:
+        """Figures of `model` on uint8 `examples` of data set `data` (a JSON-able report with
+        "count"); `samples` and `seed` matter only to sampled protocols."""
+        ...
+
+    def summary(self, report: dict[str, Any]) -> list[str]:
+        """The lines `genvid eval` prints for a report this protocol wrote."""
+        ...
+
+    def sample(self, model: nn.Module, request: SampleRequest, videos: Callable[[int], Tensor]):
+        """Write samples as `request` says and return the path; `videos(n)` gives the first n
+        test videos of the run's data (for protocols that continue videos)."""
+        ...
+
+    def training_sampler(self, stream, seed: int) -> Sampler:
+        """What TensorBoard shows during training: a few samples drawn from `seed` (a
+        protocol that predicts from context frames takes them from the training `stream`)."""
+        ...

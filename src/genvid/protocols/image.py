@@ -1,0 +1,79 @@
+"""Exact image likelihood: NLL in nats per image and bits/dim (PixelCNN, PixelRNN family)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from genvid.evaluate import evaluate_nll
+from genvid.protocols.base import Sampler, SampleRequest
+from genvid.viz import save_image_grid
+
+EVAL_BATCH = 64  # images per pass: larger batches were slower on the CPU (docs/design.md)
+TRAINING_GRID = 16  # images in TensorBoard's sample grid
+
+
+@dataclass(frozen=True)
+class ImageNLL:
+    """Mean NLL over a data split with its standard error, and bits/dim.
+
+    `paper` is the paper's figure for this preset on `paper_data` (nats per image, or bits/dim
+    for colour images); it is reported only beside evaluations on that data set.
+    """
+
+    paper: dict[str, float] | None = None  # e.g. {"nats_per_image": 81.30}
+    paper_data: str = ""  # the data set the paper's figure is for
+    name: str = "image-nll"
+
+    def evaluate(
+        self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
+    ) -> dict[str, Any]:
+        _no_samples(samples)
+        figures = evaluate_nll(model, examples, batch_size=batch_size or EVAL_BATCH, device=device)
+        report = {**figures, "units": {"nll_nats": "nats per image (summed over all dims)"}}
+        if self.paper and data == self.paper_data:
+            report["paper"] = self.paper
+        return report
+
+    def summary(self, report: dict[str, Any]) -> list[str]:
+        lines = [
+            f"  NLL          {report['nll_nats']:.2f} +- {report['nll_nats_stderr']:.2f} "
+            "nats/image",
+            f"  bits/dim     {report['bits_per_dim']:.4f}",
+        ]
+        if "paper" in report:
+            lines.append(f"  paper        {_paper_line(report['paper'])}")
+        return lines
+
+    def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
+        if request.out.suffix.lower() != ".png":
+            raise ValueError("image models write .png grids; use --out FILE.png")
+        images = model.sample(
+            request.count,
+            request.size,
+            generator=request.generator,
+            fast=request.fast,
+            progress=True,
+        )
+        return save_image_grid(images, request.out)
+
+    def training_sampler(self, stream, seed: int) -> Sampler:
+        size = tuple(stream.example_shape[-2:])
+
+        def draw(model: nn.Module) -> Tensor:
+            generator = torch.Generator(device=model.device).manual_seed(seed)
+            return model.sample(TRAINING_GRID, size, generator=generator)
+
+        return draw
+
+
+def _no_samples(samples: int | None) -> None:
+    if samples is not None:
+        raise ValueError("--samples applies to sampled evaluations (SVG); an exact NLL has none")
+
+
+def _paper_line(paper: dict[str, float]) -> str:
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in paper.items())

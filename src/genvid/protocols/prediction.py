@@ -1,0 +1,145 @@
+"""Frame prediction judged by SSIM and PSNR, best of N samples (SVG; Denton & Fergus 2018).
+
+The protocol of the later literature on Stochastic Moving MNIST (SRVP, SLAMP): condition on 5
+frames, predict 20; for each test sequence draw N = 100 samples and keep the best one with
+respect to the ground truth by its score averaged over the predicted frames, separately for
+SSIM and for PSNR; report the per-step and the averaged figures, mean over sequences with a
+95 % interval. A deterministic model has one prediction per sequence. Metric conventions are
+in `genvid.metrics`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from genvid import data as gdata
+from genvid.metrics import best_of_samples, mean_and_interval, psnr, ssim
+from genvid.models.base import eval_mode
+from genvid.protocols.base import Sampler, SampleRequest
+from genvid.viz import save_image_grid, save_video_gif
+
+FRAMES_PER_PASS = 200  # sequences x samples predicted in one call (bounded memory)
+SHOWN_SAMPLES = 3  # random samples beside the best one in `genvid sample`
+TRAINING_VIDEOS = 2  # TensorBoard: predictions for the first sequences of the training stream
+
+
+@dataclass(frozen=True)
+class FramePrediction:
+    """Best-of-`samples` SSIM and PSNR of frames `context+1 .. context+predicted`.
+
+    `stochastic=False` (a deterministic model) evaluates its one prediction per sequence.
+    `paper` (figures per model: {"psnr": ..., "ssim": ...}) is reported beside evaluations on
+    `paper_data` only.
+    """
+
+    context: int = 5
+    predicted: int = 20
+    samples: int = 100
+    stochastic: bool = True
+    paper: dict[str, dict[str, float]] | None = None
+    paper_data: str = "moving-mnist-stochastic"
+    name: str = "frame-prediction"
+
+    def evaluate(
+        self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
+    ) -> dict[str, Any]:
+        if samples is not None and not self.stochastic:
+            raise ValueError("a deterministic model makes one prediction; drop --samples")
+        n = (samples if samples is not None else self.samples) if self.stochastic else 1
+        if n < 1:
+            raise ValueError(f"--samples must be >= 1, got {n}")
+        gdata.check_frames(examples, context=self.context, predicted=self.predicted, source=data)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        chunk = batch_size or max(1, FRAMES_PER_PASS // n)
+        best = {"ssim": [], "psnr": []}
+        with eval_mode(model), torch.no_grad():
+            for videos in tqdm(examples.split(chunk), desc="predicting", disable=None):
+                scores = self._scores(model, videos.to(device), n, generator)
+                for metric, values in scores.items():
+                    best[metric].append(best_of_samples(values)[0].cpu())
+        report: dict[str, Any] = {"count": len(examples), "context": self.context}
+        report |= {"predicted": self.predicted, "samples": n, "stochastic": self.stochastic}
+        for metric, chunks in best.items():
+            per_sequence = torch.cat(chunks).double()  # (M, predicted)
+            mean, half = mean_and_interval(per_sequence.mean(dim=1))
+            step_mean, step_half = mean_and_interval(per_sequence)
+            report[metric], report[f"{metric}_ci95"] = float(mean), float(half)
+            report[f"{metric}_per_step"] = step_mean.tolist()
+            report[f"{metric}_per_step_ci95"] = step_half.tolist()
+        report["selection"] = (
+            f"best of {n} samples per sequence by the mean over the predicted frames, "
+            "separately for SSIM and PSNR"
+            if self.stochastic
+            else "deterministic model: one prediction per sequence"
+        )
+        if self.paper and data == self.paper_data:
+            report["paper"] = self.paper
+        return report
+
+    def _scores(
+        self, model: nn.Module, videos: Tensor, n: int, generator: torch.Generator
+    ) -> dict[str, Tensor]:
+        """SSIM and PSNR of `n` predictions of each video: `[n, B, predicted]` each."""
+        b = len(videos)
+        context = videos[:, : self.context].repeat_interleave(n, dim=0)  # (B*n, Tc, C, H, W)
+        truth = videos[:, self.context : self.context + self.predicted]
+        predicted = model.predict(context, self.predicted, generator=generator)
+        predicted = predicted.unflatten(0, (b, n)).float() / 255  # (B, n, K, C, H, W)
+        target = truth.unsqueeze(1).float() / 255
+        return {
+            metric: fn(predicted, target.expand_as(predicted)).transpose(0, 1)  # (n, B, K)
+            for metric, fn in (("ssim", ssim), ("psnr", psnr))
+        }
+
+    def summary(self, report: dict[str, Any]) -> list[str]:
+        first, last = report["context"] + 1, report["context"] + report["predicted"]
+        how = f"best of {report['samples']}" if report["stochastic"] else "deterministic, 1 sample"
+        lines = [
+            f"  SSIM         {report['ssim']:.4f} +- {report['ssim_ci95']:.4f} (95 %), frames "
+            f"{first}-{last} given 1-{report['context']}, {how}",
+            f"  PSNR         {report['psnr']:.2f} +- {report['psnr_ci95']:.2f} dB",
+        ]
+        for model, figures in (report.get("paper") or {}).items():
+            lines.append(f"  paper        {model}: PSNR {figures['psnr']}, SSIM {figures['ssim']}")
+        return lines
+
+    def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
+        """Ground truth beside the best prediction (by SSIM) and a few random ones: a GIF, or a
+        PNG grid (one row per video: context, truth, best, random)."""
+        steps = request.steps if request.steps is not None else self.predicted
+        if steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {steps}")
+        given = videos(request.count)
+        gdata.check_frames(given, context=self.context, predicted=steps, source="the test set")
+        n = max(self.samples if self.stochastic else 1, 1)
+        context = given[:, : self.context]
+        truth = given[:, self.context : self.context + steps]
+        device = next(model.parameters()).device
+        with eval_mode(model), torch.no_grad():
+            drawn = model.predict(
+                context.repeat_interleave(n, dim=0).to(device), steps, generator=request.generator
+            ).cpu()
+        drawn = drawn.unflatten(0, (len(given), n))  # (B, n, K, C, H, W)
+        target = truth.unsqueeze(1).expand_as(drawn)
+        score = ssim(drawn.float() / 255, target.float() / 255).mean(dim=2)  # (B, n)
+        best = drawn[torch.arange(len(given)), score.argmax(dim=1)]
+        columns = [best, *drawn[:, : min(n, SHOWN_SAMPLES + 1)][:, 1:].unbind(1)]
+        if request.out.suffix.lower() == ".gif":
+            return save_video_gif(context, truth, columns, request.out)
+        rows = torch.cat([context, truth, *columns], dim=1)  # (B, Tc + K * columns, C, H, W)
+        return save_image_grid(rows.flatten(0, 1), request.out, nrow=rows.shape[1])
+
+    def training_sampler(self, stream, seed: int) -> Sampler:
+        given = stream.batch(0, TRAINING_VIDEOS)[:, : self.context]
+
+        def draw(model: nn.Module) -> Tensor:
+            device = next(model.parameters()).device
+            generator = torch.Generator(device=device).manual_seed(seed)
+            return model.predict(given.to(device), self.predicted, generator=generator)
+
+        return draw

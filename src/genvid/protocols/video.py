@@ -1,0 +1,114 @@
+"""Exact video likelihood: NLL per predicted frame given context frames (VPN and its baseline).
+
+Kalchbrenner et al. (2017, section 5) score frames 11-20 of Moving MNIST given frames 1-10, in
+nats per frame, next to the data's entropy (the lower bound of the sigmoid cross-entropy
+against grey levels / 255, 86.3 nats per frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from genvid import data as gdata
+from genvid.evaluate import evaluate_video_nll
+from genvid.protocols.base import Sampler, SampleRequest
+from genvid.protocols.image import _no_samples, _paper_line
+from genvid.viz import save_image_grid, save_video_gif
+
+EVAL_BATCH = 8  # videos per pass (CPU-friendly)
+TRAINING_VIDEOS, TRAINING_STEPS = 2, 4  # TensorBoard: a few short unconditional videos
+
+
+@dataclass(frozen=True)
+class VideoNLL:
+    """Frames `context+1 .. context+predicted` scored given frames `1 .. context`.
+
+    `entropy_bound`: also report the data's entropy and the excess over it (meaningful for a
+    soft-Bernoulli likelihood only, whose minimum it is). `discrete`: bits/dim are reported
+    only for a discrete likelihood (a soft-Bernoulli cross-entropy is not a code length).
+    `paper` figures (nats per frame) are reported beside evaluations on `paper_data` only.
+    """
+
+    context: int = 10
+    predicted: int = 10
+    entropy_bound: bool = True
+    discrete: bool = False
+    paper: dict[str, float] | None = None
+    paper_data: str = "moving-mnist"
+    name: str = "video-nll"
+
+    def evaluate(
+        self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
+    ) -> dict[str, Any]:
+        _no_samples(samples)
+        gdata.check_frames(examples, context=self.context, predicted=self.predicted, source=data)
+        videos = examples[:, : self.context + self.predicted]
+        figures = evaluate_video_nll(
+            model,
+            videos,
+            context=self.context,
+            batch_size=batch_size or EVAL_BATCH,
+            device=device,
+            entropy_bound=self.entropy_bound,
+        )
+        if not self.discrete:
+            del figures["bits_per_dim"]
+        units = "nats per predicted frame (summed over its C*H*W values)"
+        report = {**figures, "units": {"nll_nats_per_frame": units}}
+        if self.paper and data == self.paper_data:
+            report["paper_nats_per_frame"] = self.paper
+        return report
+
+    def summary(self, report: dict[str, Any]) -> list[str]:
+        first, context = report["context"] + 1, report["context"]
+        last = context + report["frames"]
+        lines = [
+            f"  NLL          {report['nll_nats_per_frame']:.2f} +- "
+            f"{report['nll_nats_per_frame_stderr']:.2f} nats/frame (frames {first}-{last} "
+            f"given 1-{context})"
+        ]
+        if "lower_bound_nats_per_frame" in report:
+            lines.append(
+                f"  lower bound  {report['lower_bound_nats_per_frame']:.2f} nats/frame, "
+                f"excess {report['excess_nats_per_frame']:.2f} +- {report['excess_stderr']:.2f}"
+            )
+        if "bits_per_dim" in report:
+            lines.append(f"  bits/dim     {report['bits_per_dim']:.4f}")
+        if "paper_nats_per_frame" in report:
+            lines.append(f"  paper        {_paper_line(report['paper_nats_per_frame'])}")
+        return lines
+
+    def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
+        """Continue the first test videos after `context` frames: a GIF (context, truth and
+        sample side by side) or a PNG grid (one video per row)."""
+        steps = request.steps if request.steps is not None else self.predicted
+        if steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {steps}")
+        given = videos(request.count)
+        gdata.check_frames(given, context=self.context, predicted=steps, source="the test set")
+        context = given[:, : self.context]
+        truth = given[:, self.context : self.context + steps]
+        samples = model.sample(
+            context=context.to(model.device),
+            steps=steps,
+            generator=request.generator,
+            fast=request.fast,
+            progress=True,
+        ).cpu()
+        if request.out.suffix.lower() == ".gif":
+            return save_video_gif(context, truth, samples, request.out)
+        rows = torch.cat([context, samples], dim=1)  # (B, Tc + K, C, H, W): one video per row
+        return save_image_grid(rows.flatten(0, 1), request.out, nrow=rows.shape[1])
+
+    def training_sampler(self, stream, seed: int) -> Sampler:
+        size = tuple(stream.example_shape[-2:])
+
+        def draw(model: nn.Module) -> Tensor:
+            generator = torch.Generator(device=model.device).manual_seed(seed)
+            return model.sample(TRAINING_VIDEOS, size, steps=TRAINING_STEPS, generator=generator)
+
+        return draw
