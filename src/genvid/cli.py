@@ -278,8 +278,9 @@ def moving_mnist(out, sequences, seed, stochastic) -> None:
 def info() -> None:
     """List presets, data sets found, and devices."""
     click.echo("presets:")
+    width = max(map(len, presets()))
     for name in presets():
-        click.echo(f"  {name:<22} {get_preset(name).description}")
+        click.echo(f"  {name:<{width}} {get_preset(name).description}")
     click.echo("data sets:")
     for line in inventory.data_lines():
         click.echo(f"  {line}")
