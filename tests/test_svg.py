@@ -323,3 +323,28 @@ def test_reparameterize_is_reproducible_and_has_the_right_moments():
     draw = reparameterize(mu, logvar, generator=torch.Generator().manual_seed(3))
     assert torch.equal(draw, reparameterize(mu, logvar, generator=torch.Generator().manual_seed(3)))
     assert abs(draw.mean().item() - 1.5) < 0.01 and abs(draw.std().item() - 0.5) < 0.01
+
+
+def test_an_interrupted_svg_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    """The one training loop serves SVG too: the posterior's noise comes from torch's
+    generator, whose state the checkpoint keeps, and batch-norm buffers are weights."""
+    from tiny_models import StopAt
+
+    from genvid.data import train_stream
+    from genvid.train import TrainConfig, fit, load_weights
+
+    stream = train_stream("moving-mnist-stochastic", seed=3)
+    config = TrainConfig(steps=4, batch_size=2, checkpoint_every=2, device="cpu", log_every=1)
+    tiny = dict(hidden_channels=2, g_dim=4, z_dim=2, rnn_size=4, beta=0.1)
+
+    def model(seed: int) -> SVG:
+        torch.manual_seed(seed)
+        return SVG(SVGConfig(**tiny))
+
+    fit(model(0), stream, config, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        fit(model(0), StopAt(stream, 3), config, tmp_path / "broken")
+    fit(model(7), stream, config, tmp_path / "broken", resume=True)
+    expected, got = load_weights(tmp_path / "whole"), load_weights(tmp_path / "broken")
+    assert any("running_mean" in key for key in expected)
+    assert all(torch.equal(expected[key], got[key]) for key in expected)
