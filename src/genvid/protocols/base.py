@@ -59,3 +59,14 @@ class Protocol(_Interface):
         """What TensorBoard shows during training: a few samples drawn from `seed` (a
         protocol that predicts from context frames takes them from the training `stream`)."""
         ...
+
+
+def no_samples(samples: int | None) -> None:
+    """Refuse `--samples` where an evaluation draws nothing (an exact likelihood)."""
+    if samples is not None:
+        raise ValueError("--samples applies to sampled evaluations (SVG); an exact NLL has none")
+
+
+def paper_line(paper: dict[str, float]) -> str:
+    """`{"nats_per_image": 81.3}` -> "nats per image 81.3", for a summary line."""
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in paper.items())

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from genvid.evaluate import evaluate_nll
-from genvid.protocols.base import Sampler, SampleRequest
+from genvid.protocols.base import Sampler, SampleRequest, no_samples, paper_line
 from genvid.viz import save_image_grid
 
 EVAL_BATCH = 64  # images per pass: larger batches were slower on the CPU (docs/design.md)
@@ -31,7 +31,7 @@ class ImageNLL:
     def evaluate(
         self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
     ) -> dict[str, Any]:
-        _no_samples(samples)
+        no_samples(samples)
         figures = evaluate_nll(model, examples, batch_size=batch_size or EVAL_BATCH, device=device)
         report = {**figures, "units": {"nll_nats": "nats per image (summed over all dims)"}}
         if self.paper and data == self.paper_data:
@@ -45,7 +45,7 @@ class ImageNLL:
             f"  bits/dim     {report['bits_per_dim']:.4f}",
         ]
         if "paper" in report:
-            lines.append(f"  paper        {_paper_line(report['paper'])}")
+            lines.append(f"  paper        {paper_line(report['paper'])}")
         return lines
 
     def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
@@ -68,12 +68,3 @@ class ImageNLL:
             return model.sample(TRAINING_GRID, size, generator=generator)
 
         return draw
-
-
-def _no_samples(samples: int | None) -> None:
-    if samples is not None:
-        raise ValueError("--samples applies to sampled evaluations (SVG); an exact NLL has none")
-
-
-def _paper_line(paper: dict[str, float]) -> str:
-    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in paper.items())

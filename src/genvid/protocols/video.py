@@ -15,8 +15,7 @@ from torch import Tensor, nn
 
 from genvid import data as gdata
 from genvid.evaluate import evaluate_video_nll
-from genvid.protocols.base import Sampler, SampleRequest
-from genvid.protocols.image import _no_samples, _paper_line
+from genvid.protocols.base import Sampler, SampleRequest, no_samples, paper_line
 from genvid.viz import save_image_grid, save_video_gif
 
 EVAL_BATCH = 8  # videos per pass (CPU-friendly)
@@ -44,7 +43,7 @@ class VideoNLL:
     def evaluate(
         self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
     ) -> dict[str, Any]:
-        _no_samples(samples)
+        no_samples(samples)
         gdata.check_frames(examples, context=self.context, predicted=self.predicted, source=data)
         videos = examples[:, : self.context + self.predicted]
         figures = evaluate_video_nll(
@@ -79,7 +78,7 @@ class VideoNLL:
         if "bits_per_dim" in report:
             lines.append(f"  bits/dim     {report['bits_per_dim']:.4f}")
         if "paper_nats_per_frame" in report:
-            lines.append(f"  paper        {_paper_line(report['paper_nats_per_frame'])}")
+            lines.append(f"  paper        {paper_line(report['paper_nats_per_frame'])}")
         return lines
 
     def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
