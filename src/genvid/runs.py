@@ -209,7 +209,6 @@ def evaluate_run(
         "first_n": limit,
         "count": report["count"],
         "seed": gdata.TEST_SET_SEED if name.startswith("moving-mnist") else None,
-        "sampling_seed": seed if samples is not None or judge.name == "frame-prediction" else None,
         "checkpoint_step": step,
         "precision": "fp32",
         "preset": spec["model"]["preset"],

@@ -64,6 +64,7 @@ class FramePrediction:
                     best[metric].append(best_of_samples(values)[0].cpu())
         report: dict[str, Any] = {"count": len(examples), "context": self.context}
         report |= {"predicted": self.predicted, "samples": n, "stochastic": self.stochastic}
+        report["sampling_seed"] = seed
         for metric, chunks in best.items():
             per_sequence = torch.cat(chunks).double()  # (M, predicted)
             mean, half = mean_and_interval(per_sequence.mean(dim=1))

@@ -128,7 +128,7 @@ def load_checkpoint(
     except (KeyError, ValueError, TypeError, RuntimeError) as err:
         raise ValueError(
             f"{run_dir / STATE}: its optimiser or scheduler state does not fit this run "
-            f"({_first_line(err)})"
+            f"({first_line(err)})"
         ) from None
     return Checkpoint(state["step"], state["loss"], state["rng"])
 
@@ -142,7 +142,7 @@ def _read_state(run_dir: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many kinds on a damaged file; all mean that
-        raise ValueError(f"{path} is not a readable checkpoint: {_first_line(err)}") from None
+        raise ValueError(f"{path} is not a readable checkpoint: {first_line(err)}") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path} is not a genvid checkpoint: it holds a {type(state).__name__}")
     for key, kind in _STATE_KEYS.items():
@@ -162,7 +162,7 @@ def _read_weights(run_dir: Path) -> tuple[dict[str, Tensor], int]:
         with safetensors.safe_open(path, "pt") as f:
             step = int((f.metadata() or {}).get("step", -1))
     except (safetensors.SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"{path} is not a readable safetensors file: {_first_line(err)}") from None
+        raise ValueError(f"{path} is not a readable safetensors file: {first_line(err)}") from None
     return weights, step
 
 
@@ -195,5 +195,6 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (its type's name if it has none)."""
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

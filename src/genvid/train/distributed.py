@@ -88,10 +88,13 @@ def gather_objects(ctx: Dist, obj: object) -> list[object]:
     return gathered
 
 
-def from_main(ctx: Dist, obj: object) -> object:
-    """Rank 0's `obj` on every rank (e.g. an error only rank 0 could see, so all ranks stop)."""
-    if ctx.world_size == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+def raise_from_main(ctx: Dist, error: BaseException | None) -> None:
+    """Raise rank 0's `error` on every rank, or return on all when it is None: a failure only
+    rank 0 could see (its lock, its checkpoint write) stops all of them, none left at a barrier.
+    A collective: every rank calls it."""
+    if ctx.world_size > 1:
+        box = [error]
+        dist.broadcast_object_list(box, src=0)
+        error = box[0]
+    if error is not None:
+        raise error

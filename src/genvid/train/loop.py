@@ -29,6 +29,7 @@ from genvid.train.checkpoint import (
     CONFIG,
     STATE,
     WEIGHTS,
+    first_line,
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -56,10 +57,6 @@ class NonFiniteLossError(RuntimeError):
 
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written (full disk, lost mount); the previous one is intact."""
-
-
-def _first_line(err: BaseException) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 @dataclass(frozen=True)
@@ -129,9 +126,7 @@ def _own_run_dir(ctx: distributed.Dist, run_dir: Path, resume: bool) -> Iterator
                 remove_stale_temporaries(run_dir, [CONFIG, WEIGHTS, STATE])
             except (ValueError, OSError) as err:
                 error = err
-        error = distributed.from_main(ctx, error)
-        if error is not None:
-            raise error
+        distributed.raise_from_main(ctx, error)
         yield
 
 
@@ -331,8 +326,6 @@ def _checkpoint(
             kept = f"step {last_saved}'s is intact" if last_saved else "there is no earlier one"
             error = CheckpointWriteError(
                 f"could not write the checkpoint of step {step} into {run_dir} "
-                f"({err.strerror or _first_line(err)}); {kept}"
+                f"({err.strerror or first_line(err)}); {kept}"
             )
-    error = distributed.from_main(ctx, error)
-    if error is not None:
-        raise error
+    distributed.raise_from_main(ctx, error)
