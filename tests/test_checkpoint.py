@@ -43,7 +43,15 @@ def trained(seed: int, steps: int):
 def save(run_dir, seed: int, steps: int) -> None:
     model, optimizer, scheduler = trained(seed, steps)
     states = [rng_state(torch.device("cpu"))]
-    save_checkpoint(run_dir, model, optimizer, scheduler, steps, loss=1.5, rng_states=states)
+    save_checkpoint(
+        run_dir,
+        model,
+        {"model": optimizer},
+        {"model": scheduler},
+        steps,
+        loss=1.5,
+        rng_states=states,
+    )
 
 
 def snapshot(run_dir) -> dict[str, bytes]:
@@ -52,10 +60,14 @@ def snapshot(run_dir) -> dict[str, bytes]:
 
 def test_checkpoint_round_trip_restores_model_optimizer_and_scheduler(tmp_path):
     model, optimizer, scheduler = trained(seed=0, steps=3)
-    save_checkpoint(tmp_path, model, optimizer, scheduler, 3, loss=1.5, rng_states=[{}])
+    save_checkpoint(
+        tmp_path, model, {"model": optimizer}, {"model": scheduler}, 3, loss=1.5, rng_states=[{}]
+    )
 
     fresh, fresh_optimizer, fresh_scheduler = trained(seed=1, steps=0)
-    checkpoint = load_checkpoint(tmp_path, fresh, fresh_optimizer, fresh_scheduler)
+    checkpoint = load_checkpoint(
+        tmp_path, fresh, {"model": fresh_optimizer}, {"model": fresh_scheduler}
+    )
     assert (checkpoint.step, checkpoint.loss, checkpoint.rng_states) == (3, 1.5, [{}])
     for a, b in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -175,7 +187,15 @@ def test_rng_states_round_trip_through_a_checkpoint(tmp_path):
     torch.manual_seed(5), np.random.seed(5), random.seed(5)
     model, optimizer, scheduler = trained(seed=0, steps=0)
     torch.randn(3), np.random.rand(), random.random()  # move every generator off its seed
-    save_checkpoint(tmp_path, model, optimizer, scheduler, 0, loss=0.0, rng_states=[rng_state(cpu)])
+    save_checkpoint(
+        tmp_path,
+        model,
+        {"m": optimizer},
+        {"m": scheduler},
+        0,
+        loss=0.0,
+        rng_states=[rng_state(cpu)],
+    )
     expected = (torch.randn(3), np.random.rand(3), random.random())
 
     torch.manual_seed(6), np.random.seed(6), random.seed(6)
@@ -184,3 +204,44 @@ def test_rng_states_round_trip_through_a_checkpoint(tmp_path):
     assert torch.equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
     assert got[2] == expected[2]
+
+
+def test_optimisers_are_checkpointed_by_name_and_a_missing_name_is_refused(tmp_path):
+    model, optimizer, scheduler = trained(seed=0, steps=2)
+    second = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model((torch.rand(4, 1, 4, 4) < 0.5).to(torch.uint8))["loss"].backward()
+    second.step()
+    optimizers = {"critic": optimizer, "lstm": second}
+    schedulers = {"critic": scheduler, "lstm": build_scheduler(second, CONFIG)}
+    save_checkpoint(tmp_path, model, optimizers, schedulers, 2, loss=0.5, rng_states=[{}])
+
+    fresh = TinyBernoulli()
+    fresh_second = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    fresh_first = build_optimizer(fresh, CONFIG)
+    load_checkpoint(
+        tmp_path,
+        fresh,
+        {"critic": fresh_first, "lstm": fresh_second},
+        {
+            "critic": build_scheduler(fresh_first, CONFIG),
+            "lstm": build_scheduler(fresh_second, CONFIG),
+        },
+    )
+    momentum = second.state_dict()["state"][0]["momentum_buffer"]
+    assert torch.equal(fresh_second.state_dict()["state"][0]["momentum_buffer"], momentum)
+    with pytest.raises(ValueError, match=r"holds optimizers \['critic', 'lstm'\], this run has"):
+        load_checkpoint(tmp_path, TinyBernoulli(), {"model": build_optimizer(fresh, CONFIG)})
+
+
+def test_a_checkpoint_of_the_single_optimiser_format_still_loads(tmp_path):
+    model, optimizer, scheduler = trained(seed=0, steps=3)
+    save_checkpoint(
+        tmp_path, model, {"model": optimizer}, {"model": scheduler}, 3, loss=1.5, rng_states=[{}]
+    )
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    old = {k: v for k, v in state.items() if k not in ("optimizers", "schedulers", "update")}
+    old["optimizer"], old["scheduler"] = optimizer.state_dict(), scheduler.state_dict()
+    torch.save(old, tmp_path / "state.pt")
+    fresh, fresh_optimizer, fresh_scheduler = trained(seed=1, steps=0)
+    load_checkpoint(tmp_path, fresh, {"model": fresh_optimizer}, {"model": fresh_scheduler})
+    assert fresh_scheduler.last_epoch == 3

@@ -20,7 +20,9 @@ from genvid.presets import get_preset, make_config, presets
 from genvid.train import NonFiniteLossError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-USER_ERRORS = (ValueError, NonFiniteLossError)  # OSErrors are reported in main too
+# OSErrors are reported in main too; an ImportError here is a missing optional extra (PyAV,
+# ale-py), whose message says what to install
+USER_ERRORS = (ValueError, NonFiniteLossError, ImportError)
 
 
 @click.group(context_settings=CONTEXT)
@@ -61,7 +63,12 @@ TRAIN_OPTIONS = [
         "--lr-schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule."
     ),
     click.option("--warmup-steps", type=int, help="Linear warm-up steps."),
-    click.option("--grad-clip", type=float, help="Clip the global gradient norm (0 = off)."),
+    click.option("--grad-clip", type=float, help="Clip gradient norms to this (0 = off)."),
+    click.option(
+        "--grad-clip-mode",
+        type=click.Choice(["global", "tensor"]),
+        help="global: one norm over all gradients (default); tensor: each tensor on its own.",
+    ),
     click.option(
         "--precision",
         type=click.Choice(["fp32", "bf16"]),

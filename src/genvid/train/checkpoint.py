@@ -3,7 +3,8 @@
 ```
 RUN/config.json          {"model": ..., "data": ..., "train": asdict(TrainConfig)}
 RUN/model.safetensors    weights of the unwrapped, uncompiled module (metadata: step)
-RUN/state.pt             optimiser, scheduler, step, loss, every rank's RNG states
+RUN/state.pt             every optimiser and scheduler by name, the update's state, step,
+                         loss, every rank's RNG states
 ```
 Each file is replaced atomically, so a crash mid-write leaves the previous file intact. Both
 checkpoint files are fully written before either is renamed; both carry the step, and a pair
@@ -54,20 +55,24 @@ def has_checkpoint(run_dir: str | Path) -> bool:
 def save_checkpoint(
     run_dir: str | Path,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler],
     step: int,
     *,
     loss: float,
     rng_states: list[dict],
+    update_state: dict | None = None,
 ) -> None:
     """Write RUN/model.safetensors and RUN/state.pt for `step` completed updates.
 
     Args:
         model: the unwrapped, uncompiled module (its state_dict keys carry no DDP or compile
             prefixes, so the weights load into a freshly built model).
+        optimizers, schedulers: by name ("model" for the likelihood update; "critic",
+            "frame_generator", ... for an adversarial one).
         loss: the loss of the last update, returned by a resume that has nothing left to do.
         rng_states: one `rng.rng_state` dictionary per rank, in rank order.
+        update_state: the update's own state (`Update.state_dict`), e.g. its current phase.
     """
     run_dir = Path(run_dir)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -75,8 +80,9 @@ def save_checkpoint(
     state = {
         "step": step,
         "loss": loss,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
+        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        "schedulers": {name: sched.state_dict() for name, sched in schedulers.items()},
+        "update": update_state or {},
         "rng": rng_states,
     }
     # Weights are renamed first, so `load_weights` sees the newest weights even if a crash
@@ -106,10 +112,12 @@ class Checkpoint:
 def load_checkpoint(
     run_dir: str | Path,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] | None = None,
+    update=None,  # noqa: ANN001 (a genvid.train.update.Update; train imports this module)
 ) -> Checkpoint:
-    """Load RUN's weights into `model` (and optimiser and scheduler state if given)."""
+    """Load RUN's weights into `model`, and the named optimisers, schedulers and the update's
+    state if given (each name stored must be asked for, and each asked for must be stored)."""
     run_dir = Path(run_dir)
     weights, weights_step = _read_weights(run_dir)
     state = _read_state(run_dir)
@@ -121,10 +129,11 @@ def load_checkpoint(
     _check_fits(run_dir / WEIGHTS, model, weights)
     model.load_state_dict(weights)
     try:
-        if optimizer is not None:
-            optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
+        for kind, wanted in (("optimizers", optimizers), ("schedulers", schedulers)):
+            if wanted is not None:
+                _load_named(kind, state[kind], wanted)
+        if update is not None:
+            update.load_state_dict(state["update"])
     except (KeyError, ValueError, TypeError, RuntimeError) as err:
         raise ValueError(
             f"{run_dir / STATE}: its optimiser or scheduler state does not fit this run "
@@ -133,8 +142,22 @@ def load_checkpoint(
     return Checkpoint(state["step"], state["loss"], state["rng"])
 
 
+def _load_named(kind: str, stored: dict, wanted: dict) -> None:
+    if stored.keys() != wanted.keys():
+        raise ValueError(f"it holds {kind} {sorted(stored)}, this run has {sorted(wanted)}")
+    for name, target in wanted.items():
+        target.load_state_dict(stored[name])
+
+
 # What state.pt must hold, and the type of each entry.
-_STATE_KEYS = {"step": int, "loss": float, "optimizer": dict, "scheduler": dict, "rng": list}
+_STATE_KEYS = {
+    "step": int,
+    "loss": float,
+    "optimizers": dict,
+    "schedulers": dict,
+    "update": dict,
+    "rng": list,
+}
 
 
 def _read_state(run_dir: Path) -> dict:
@@ -145,6 +168,10 @@ def _read_state(run_dir: Path) -> dict:
         raise ValueError(f"{path} is not a readable checkpoint: {first_line(err)}") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path} is not a genvid checkpoint: it holds a {type(state).__name__}")
+    if "optimizer" in state and "optimizers" not in state:  # written before named optimisers
+        state["optimizers"] = {"model": state.pop("optimizer")}
+        state["schedulers"] = {"model": state.pop("scheduler", None)}
+        state["update"] = {}
     for key, kind in _STATE_KEYS.items():
         if key not in state:
             raise ValueError(f"{path} is not a genvid checkpoint: it has no {key!r}")

@@ -28,7 +28,10 @@ class TrainConfig:
     weight_decay: float = 0.0  # L2 penalty added to the gradient (torch's coupled form)
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine decays to 0 at `steps`
     warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr over these updates
-    grad_clip: float | None = 1.0  # clip the global gradient norm to this; None: no clipping
+    grad_clip: float | None = 1.0  # clip gradient norms to this; None: no clipping
+    # "global": one factor for all gradients of an optimiser (their joint norm); "tensor": each
+    # parameter tensor clipped to its own norm (the video GAN seed's recipe)
+    grad_clip_mode: Literal["global", "tensor"] = "global"
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast forward on CPU and CUDA
     compile: bool = False  # run the model through torch.compile
     channels_last: bool = False  # model and 4-D batches in channels_last memory format

@@ -1,17 +1,19 @@
 """The one training loop (DESIGN.md, section 3, "Training"), for every model, in 1 or N processes.
 
-It sees only the two contracts of docs/design.md: `stream.batch(step, batch_size, rank,
-world_size)` is a pure function of its arguments, and `model(batch)` returns scalar tensors with
-a "loss". Everything else belongs to the loop: device, optimiser, schedule, bf16 autocast,
-torch.compile, DDP, gradient clipping, the NaN guard, logging and checkpoints. Because the data
-of update k are `stream.batch(k, ...)` and every generator is saved with the weights, a resumed
-run repeats an uninterrupted one bit for bit on CPU.
+It sees only the contracts of docs/design.md: `stream.batch(step, batch_size, rank,
+world_size)` is a pure function of its arguments, and an `Update` (`genvid.train.update`) does
+one step with its named optimisers (the default: `model(batch)` returns scalar tensors with a
+"loss", one backward, one optimiser). Everything else belongs to the loop: device, schedules,
+bf16 autocast, torch.compile, DDP, logging and checkpoints of every optimiser by name. Because
+the data of update k are `stream.batch(k, ...)` and every generator is saved with the weights, a
+resumed run repeats an uninterrupted one bit for bit on CPU.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -38,9 +40,10 @@ from genvid.train.checkpoint import (
 from genvid.train.config import TrainConfig
 from genvid.train.lock import hold_run_lock
 from genvid.train.monitor import Monitor
-from genvid.train.optim import build_optimizer, build_scheduler, sync_lr
+from genvid.train.optim import build_scheduler, sync_lr
 from genvid.train.rng import rng_state, seed_everything, set_rng_state
 from genvid.train.runspec import create_run_dir, run_spec
+from genvid.train.update import LikelihoodUpdate, NonFiniteLossError, Update
 
 
 class Stream(Protocol):
@@ -49,10 +52,6 @@ class Stream(Protocol):
     example_shape: tuple[int, ...]
 
     def batch(self, step: int, batch_size: int, rank: int = 0, world_size: int = 1) -> Tensor: ...
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss or the gradient norm was NaN or infinite; the optimiser did not step."""
 
 
 class CheckpointWriteError(OSError):
@@ -78,6 +77,7 @@ def fit(
     spec: dict | None = None,
     sample_fn: Callable[[nn.Module], Tensor] | None = None,
     resume: bool = False,
+    update: Update | None = None,
 ) -> FitResult:
     """Train `model` on `stream` for `config.steps` updates, checkpointing into `run_dir`.
 
@@ -93,6 +93,8 @@ def fit(
             draws from torch's generator are undone, so sampling never changes training.
         resume: continue the run stored in `run_dir` (from step 0 if it holds a config but
             no checkpoint yet); a fresh run refuses a directory that holds a checkpoint.
+        update: what one step does (default `LikelihoodUpdate()`: the model's "loss", one
+            optimiser built from `config`).
 
     Returns:
         A `FitResult`. Raises `NonFiniteLossError` when the loss turns NaN or infinite, and
@@ -107,7 +109,8 @@ def fit(
     ctx = distributed.setup(config.device)
     try:
         with _own_run_dir(ctx, Path(run_dir), resume):
-            return _fit(ctx, model, stream, config, Path(run_dir), spec, sample_fn, resume)
+            update = update or LikelihoodUpdate()
+            return _fit(ctx, model, stream, config, Path(run_dir), spec, sample_fn, resume, update)
     finally:
         distributed.teardown(ctx)
 
@@ -139,6 +142,7 @@ def _fit(
     spec: dict | None,
     sample_fn: Callable[[nn.Module], Tensor] | None,
     resume: bool,
+    update: Update,
 ) -> FitResult:
     if config.batch_size % ctx.world_size:
         raise ValueError(
@@ -152,15 +156,16 @@ def _fit(
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     model.train()
-    optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config)
+    optimizers = update.optimizers(model, config)
+    schedulers = {name: build_scheduler(opt, config) for name, opt in optimizers.items()}
     start, loss = 0, math.nan
     if resume and has_checkpoint(run_dir):
-        checkpoint = load_checkpoint(run_dir, model, optimizer, scheduler)
+        checkpoint = load_checkpoint(run_dir, model, optimizers, schedulers, update)
         start, loss = checkpoint.step, checkpoint.loss
         if start > config.steps:
             raise ValueError(f"{run_dir} has done {start} updates already; steps={config.steps}")
-        sync_lr(scheduler, start)
+        for scheduler in schedulers.values():
+            sync_lr(scheduler, start)
         # Exact only in a world of the same size; extra ranks keep their fresh seed + rank.
         if ctx.rank < len(checkpoint.rng_states):
             set_rng_state(checkpoint.rng_states[ctx.rank], ctx.device)
@@ -171,7 +176,9 @@ def _fit(
     net: nn.Module = model
     if ctx.world_size > 1:
         device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-        net = DistributedDataParallel(model, device_ids=device_ids)
+        net = DistributedDataParallel(
+            model, device_ids=device_ids, find_unused_parameters=update.find_unused_parameters
+        )
     if config.compile:
         net = torch.compile(net)
 
@@ -188,20 +195,26 @@ def _fit(
                 config,
                 local_batch,
             )
-            lr = optimizer.param_groups[0]["lr"]
+            lrs = {name: opt.param_groups[0]["lr"] for name, opt in optimizers.items()}
             try:
-                metrics = train_step(
+                metrics = update(
                     net,
                     batch,
-                    optimizer,
-                    precision=config.precision,
-                    grad_clip=config.grad_clip,
-                    step=step + 1,
+                    optimizers,
+                    step=step,
+                    config=config,
+                    rank=ctx.rank,
+                    world_size=ctx.world_size,
                 )
             except NonFiniteLossError as err:
                 where = f"{run_dir} at step {last_saved}" if last_saved is not None else "none"
                 raise NonFiniteLossError(f"{err}; last good checkpoint: {where}") from None
-            scheduler.step()
+            with warnings.catch_warnings():
+                # A schedule is a function of the fit step: it advances for a group that did
+                # not update in this step (another phase's), which PyTorch warns about.
+                warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)`")
+                for scheduler in schedulers.values():
+                    scheduler.step()
             done = step + 1
             if monitor is not None:
                 monitor.update()
@@ -212,7 +225,7 @@ def _fit(
                 loss = scalars["loss"]
             if log_now and monitor is not None:
                 now = time.perf_counter()
-                scalars["lr"] = lr
+                scalars.update(_lr_scalars(lrs))
                 scalars["examples_per_s"] = (done - tick_step) * config.batch_size / (now - tick)
                 tick, tick_step = now, done
                 monitor.log(done, scalars)
@@ -220,7 +233,9 @@ def _fit(
             if sample_now and monitor is not None and sample_fn is not None:
                 monitor.log_samples(done, _draw_samples(model, sample_fn, ctx.device))
             if save_now:
-                _checkpoint(ctx, run_dir, model, optimizer, scheduler, done, loss, last_saved)
+                _checkpoint(
+                    ctx, run_dir, model, optimizers, schedulers, update, done, loss, last_saved
+                )
                 last_saved = done
     finally:
         if monitor is not None:
@@ -230,45 +245,11 @@ def _fit(
     return FitResult(config.steps, loss, wall, examples / wall if examples else 0.0)
 
 
-def train_step(
-    net: nn.Module,
-    batch: Tensor,
-    optimizer: torch.optim.Optimizer,
-    *,
-    precision: str = "fp32",
-    grad_clip: float | None = None,
-    step: int = 0,
-) -> dict[str, Tensor]:
-    """One update: forward (bf16 autocast if asked), backward, clip, NaN guard, optimiser step.
-
-    Under DDP the gradients are averaged across ranks during backward, so the global gradient
-    norm, and hence the guard's verdict, is the same on every rank.
-
-    Returns:
-        The model's outputs, detached, plus "grad_norm" (the global norm before clipping).
-
-    Raises:
-        NonFiniteLossError: naming `step`, before the optimiser has touched anything.
-    """
-    optimizer.zero_grad(set_to_none=True)
-    with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        out = net(batch)
-    if not isinstance(out, dict) or "loss" not in out:
-        got = sorted(out) if isinstance(out, dict) else type(out).__name__
-        raise ValueError(f"the model must return a dict with a 'loss' key, got {got}")
-    out["loss"].backward()
-    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-    loss = out["loss"].detach().float()
-    if not bool(torch.isfinite(loss) & torch.isfinite(norm)):  # one host sync per update
-        what, value = ("loss", loss) if not torch.isfinite(loss) else ("gradient norm", norm)
-        raise NonFiniteLossError(f"{what} is {value.item()} at step {step}")
-    if grad_clip is not None:
-        torch.nn.utils.clip_grads_with_norm_(params, grad_clip, norm)
-    optimizer.step()
-    metrics = {name: value.detach().float() for name, value in out.items()}
-    metrics["grad_norm"] = norm.detach().float()
-    return metrics
+def _lr_scalars(lrs: dict[str, float]) -> dict[str, float]:
+    """ "lr" for one optimiser, "lr/NAME" for each of several."""
+    if len(lrs) == 1:
+        return {"lr": next(iter(lrs.values()))}
+    return {f"lr/{name}": lr for name, lr in lrs.items()}
 
 
 def _to_device(batch: Tensor, ctx: distributed.Dist, config: TrainConfig, size: int) -> Tensor:
@@ -306,8 +287,9 @@ def _checkpoint(
     ctx: distributed.Dist,
     run_dir: Path,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler],
+    update: Update,
     step: int,
     loss: float,
     last_saved: int | None,
@@ -320,7 +302,14 @@ def _checkpoint(
     if ctx.is_main:
         try:
             save_checkpoint(
-                run_dir, model, optimizer, scheduler, step, loss=loss, rng_states=rng_states
+                run_dir,
+                model,
+                optimizers,
+                schedulers,
+                step,
+                loss=loss,
+                rng_states=rng_states,
+                update_state=update.state_dict(),
             )
         except OSError as err:
             kept = f"step {last_saved}'s is intact" if last_saved else "there is no earlier one"
