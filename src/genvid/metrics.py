@@ -1,4 +1,5 @@
-"""Frame metrics for video prediction: SSIM, PSNR, best-of-samples and confidence intervals.
+"""Frame metrics for video prediction: SSIM, PSNR, best-of-samples and confidence intervals;
+and, from `genvid.frechet`, the Frechet Video Distance `fvd(real, fake)` of generated video.
 
 Protocol of SVG (Denton & Fergus 2018, arXiv 1802.07687, Sect. 5) as used by the later
 literature (SRVP, SLAMP): score every predicted frame against the ground truth, keep for each
@@ -22,6 +23,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from genvid.frechet import fvd
+
+__all__ = ["best_of_samples", "fvd", "mean_and_interval", "psnr", "ssim"]
 
 SSIM_SIGMA = 1.5
 # scikit-image truncates the Gaussian at 3.5 sigma: radius 5, window 11.
