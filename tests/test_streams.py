@@ -115,6 +115,7 @@ def test_registry_names_and_errors():
         "video-folder",
         "imagenet32",
         "imagenet64",
+        "pacman",
     }
     assert default_split("binarized-mnist") == "test"
     assert default_split("imagenet64") == "valid"

@@ -2,7 +2,8 @@
 
 Readers for MNIST (IDX), the fixed binarized MNIST, CIFAR-10 (python batches), downsampled
 ImageNet (PNG folders or npz batches), Moving MNIST (generated on the fly, deterministic or
-stochastic bounces, and its standard .npy layout) and a user's own videos; training streams
+stochastic bounces, and its standard .npy layout), a user's own videos and Ms. Pac-Man clips
+rendered locally from ale-py's ROM (genvid's own data, made on first use); training streams
 that are pure functions of (seed, step, rank); and a registry of named data sets for the
 command line. Of genvid it imports only the leaf module `genvid.atomic` (atomic file writes).
 """
@@ -28,6 +29,7 @@ from genvid.data.moving_mnist import (
     to_file_layout,
     write_moving_mnist,
 )
+from genvid.data.pacman import generate_pacman_clips, read_pacman_split, write_pacman_set
 from genvid.data.regenerated import write_regenerated_test_set
 from genvid.data.registry import (
     DataSetInfo,
@@ -58,6 +60,7 @@ __all__ = [
     "default_split",
     "eval_set",
     "from_file_layout",
+    "generate_pacman_clips",
     "global_positions",
     "is_official_test_batch",
     "load_binarized_mnist",
@@ -67,10 +70,12 @@ __all__ = [
     "names",
     "read_idx",
     "read_moving_mnist",
+    "read_pacman_split",
     "regenerate_test_set",
     "to_file_layout",
     "train_stream",
     "write_cifar10_batch",
     "write_moving_mnist",
+    "write_pacman_set",
     "write_regenerated_test_set",
 ]

@@ -14,6 +14,10 @@
   eval test regenerated, 25 frames (5 + 20); root: MNIST IDX.
 - video-folder: clips of ROOT/train (or of ROOT if it has no train folder); eval
   ROOT/<split>; 64x64 RGB clips of 20 frames; root required.
+- pacman: Ms. Pac-Man clips that genvid renders from ale-py's ROM (its own data, not the seed
+  project's; `genvid.data.pacman`), 20 frames of 64x64 RGB; train 2,000 / test 256 clips;
+  root: the directory of the generated files (default `~/.cache/genvid/pacman`, or under
+  `$XDG_CACHE_HOME`), made there on first use (about a minute on a CPU) and reused after.
 
 A path to a `.npy` file in the standard Moving MNIST layout (T, N, 64, 64) also works as a
 name: its sequences are the training stream and the evaluation set (whatever the split).
@@ -47,6 +51,7 @@ from genvid.data.moving_mnist import (
     read_moving_mnist,
     regenerate_test_set,
 )
+from genvid.data.pacman import default_root, ensure_pacman_set, is_written, read_pacman_split
 from genvid.data.streams import MovingMNISTStream, Stream, TensorStream
 from genvid.data.video_folder import VideoFolder
 
@@ -60,6 +65,9 @@ _DESCRIPTIONS = {
     "moving-mnist": f"Moving MNIST, 20x1x64x64; test regenerated (seed {TEST_SET_SEED})",
     "moving-mnist-stochastic": "Stochastic Moving MNIST (SVG), 15 train / 25 test frames",
     "video-folder": "your videos / frame folders as 20x3x64x64 clips (needs --root)",
+    "pacman": (
+        "Ms. Pac-Man clips rendered locally from ale-py's ROM (genvid's own data), 20x3x64x64"
+    ),
 }
 _SPLITS = {
     "binarized-mnist": ("train", "valid", "test"),
@@ -71,6 +79,7 @@ _SPLITS = {
     "moving-mnist": ("test",),
     "moving-mnist-stochastic": ("test",),
     "video-folder": ("train", "valid", "test"),
+    "pacman": ("train", "test"),
 }
 DYNAMIC_TRAIN_SIZE = 50_000  # MNIST-train 0..49,999 train; 50,000..59,999 is the valid split
 IMAGENET_SIZES = {"imagenet32": 32, "imagenet64": 64}  # image side of each ImageNet name
@@ -141,7 +150,8 @@ def train_stream(
     Args:
         name: a data set name (`names()`), or the path of a Moving MNIST `.npy` file.
         seed: the stream's seed (permutations, binarisation noise, Moving MNIST sequences).
-        root: where the user's data live (required for cifar10, imagenet* and video-folder).
+        root: where the user's data live (required for cifar10, imagenet* and video-folder;
+            for pacman, where its generated files are or will be made).
         num_frames: Moving MNIST frames per sequence, if not the name's default.
     """
     if _is_npy(name):
@@ -168,6 +178,8 @@ def train_stream(
         frames = _frames(name, num_frames, 15 if stochastic else 20)
         digits, _ = load_mnist("train", root)
         return MovingMNISTStream(digits, seed=seed, num_frames=frames, stochastic=stochastic)
+    if name == "pacman":
+        return TensorStream(read_pacman_split(ensure_pacman_set(root), "train"), seed=seed)
     folder = _required(name, root)
     folder = folder / "train" if (folder / "train").is_dir() else folder
     return TensorStream(_video_folder(folder).clips(), seed=seed)
@@ -186,7 +198,8 @@ def eval_set(
     Args:
         name: a data set name (`names()`), or the path of a Moving MNIST `.npy` file.
         split: one of the name's splits (module table).
-        root: where the user's data live (required for cifar10, imagenet* and video-folder).
+        root: where the user's data live (required for cifar10, imagenet* and video-folder;
+            for pacman, where its generated files are or will be made).
         limit: keep the first `limit` examples (Moving MNIST makes only those).
         num_frames: Moving MNIST frames per sequence, if not the name's default.
     """
@@ -213,6 +226,8 @@ def eval_set(
         return load_cifar10(_required(name, root), split)[0][:end]
     if name in IMAGENET_SIZES:
         return load_downsampled_imagenet(_required(name, root), split, IMAGENET_SIZES[name])[:end]
+    if name == "pacman":
+        return read_pacman_split(ensure_pacman_set(root), split)[:end]
     folder = _required(name, root) / split
     if not folder.is_dir():
         raise FileNotFoundError(f"video-folder {split} split: put its videos in {folder}")
@@ -245,6 +260,9 @@ def describe(root: str | Path | None = None) -> list[DataSetInfo]:
             found, location = path.is_file(), str(path)
         elif name in ("cifar10", "video-folder", *IMAGENET_SIZES):
             found, location = _user_data_found(name, root)
+        elif name == "pacman":  # not found yet: made on first use
+            folder = Path(root) if root is not None else default_root()
+            found, location = is_written(folder), str(folder)
         else:
             found, location = mnist_found, str(mnist_dir)
         infos.append(DataSetInfo(name, _DESCRIPTIONS[name], _SPLITS[name], found, location))

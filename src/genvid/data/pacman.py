@@ -1,0 +1,453 @@
+"""Ms. Pac-Man clips rendered locally from the ROM that ale-py bundles: genvid's own data.
+
+The seed project's Ms. Pac-Man clips (a Google-Drive download) are not reachable, so genvid
+makes its own set with the Arcade Learning Environment (Bellemare et al. 2013, arXiv
+1207.4708; ale-py, imported only here and only when clips are made). It is not the seed's set:
+scores on it are comparable only with other runs on this set.
+
+How a clip is made (every number is a constant below and in the set's `pacman.json`):
+
+- Emulator: sticky actions off (`repeat_action_probability` 0) and ALE's seed fixed, so the
+  game is deterministic and the policy is the only randomness.
+- Policy (`StickyRandomPolicy`): a direction (up, right, left, down) drawn uniformly and held
+  for 2..12 kept frames (uniform), then drawn afresh. Holding a direction makes Ms. Pac-Man run
+  along corridors and turn at random junctions; a fresh random action every frame would
+  jitter her in place. Its generator is `numpy.random.default_rng(seed)`.
+- Lives (`play_lives`): after a reset the first `INTRO_FRAMES` = 264 emulator frames (the start
+  tune, 4.4 s at 60 Hz, in which nothing moves but the blinking power pills) are played with
+  no-ops and dropped; she starts moving at frame 265. Then a number of policy steps drawn
+  uniformly from 0..39 (`WARMUP_STEPS`) is played and dropped too: every game opens from the
+  same state and early on few action sequences differ in effect, so without it about 1 game
+  in 6 opened with a clip identical to another's. Her death animation (about 80 frames, the
+  ghosts frozen) is kept; the step in which the life counter drops is not, nor are the next
+  `RESPAWN_FRAMES` = 118 frames (the pause before play resumes, in which nothing moves),
+  played with no-ops. After the last life (game over, or `MAX_EPISODE_FRAMES`) the game is
+  reset.
+- Frame skip: one frame is kept every `FRAME_SKIP` = 4 emulator frames (the policy acts once
+  per kept frame), so 20 frames span 80 emulator frames (1.3 s); she moves about 2 screen
+  pixels (0.8 output pixels) per kept frame.
+- Flicker: the 2600 draws one ghost per emulator frame (a 4-frame cycle), so a raw frame shows
+  one ghost of four. `deflicker` merges the last 4 emulator frames: where the newest shows
+  maze (its two commonest colours: corridors, walls and pellets), the newest sprite pixel
+  of the 3 frames before shows through; Ms. Pac-Man herself, drawn every frame, comes from the
+  newest frame only, so she leaves no trail.
+- Crop and resize: rows 0..171 are kept (rows >= 172 are the HUD: lives and fruit), then the
+  172x160 frame is resized with PIL's bilinear filter (antialiased when shrinking, as
+  `genvid.data.video_folder`) straight to 64x64; the aspect ratio is not kept.
+- Clips: consecutive, non-overlapping runs of 20 kept frames from one life (`cut_clips`); the
+  frames after a life's last full clip are dropped, so no clip crosses a lost life or a reset.
+- Splits: `write_pacman_set(seed=s)` plays train with policy seed 2s and test with 2s + 1,
+  independent policy streams (policy and warm-up draw from the same generator).
+
+Deviations: the emulator, not recorded human play. The agent is random, so clips show the
+first maze only, and about 1 kept frame in 6 shows her dying (a life lasts about 90 kept
+frames, 20 of them the death animation) or stopped against a wall. A ghost is missing from
+about 1% of the deflickered frames (the 2600's sprite order is not strictly periodic).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import IO, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from tqdm import tqdm
+
+from genvid.atomic import atomic_write_all
+
+ALE_MISSING = "Ms. Pac-Man data need ale-py: pip install 'genvid[atari]'"
+FRAME_SKIP = 4  # emulator frames per kept frame
+WARMUP_STEPS = 40  # a game's first 0..39 policy steps after the intro are not kept
+INTRO_FRAMES = 264  # emulator frames after a reset in which nothing moves
+RESPAWN_FRAMES = 118  # emulator frames after a lost life in which nothing moves
+MAX_EPISODE_FRAMES = 108_000  # ALE's usual 30-minute cap; random play dies long before
+FLICKER_PERIOD = 4  # emulator frames in which every ghost is drawn once
+HUD_ROW = 172  # first row of the HUD (lives, fruit); rows 0..171 are kept
+SCREEN_SHAPE = (210, 160)  # the 2600's rows and columns
+PACMAN_COLOUR = np.uint8(42)  # her NTSC palette index, RGB (210, 164, 74)
+DIRECTIONS = ("UP", "RIGHT", "LEFT", "DOWN")  # the policy's actions (ale_py.Action names)
+HOLD_STEPS = (2, 12)  # a direction is held for this many kept frames (inclusive)
+CLIP_LENGTH = 20
+SIZE = (64, 64)
+TRAIN_CLIPS = 2_000
+TEST_CLIPS = 256
+SPLITS = ("train", "test")
+METADATA = "pacman.json"  # written last: its presence means the set is complete
+
+T = TypeVar("T")
+
+
+def _import_ale():  # noqa: ANN202 (the module)
+    try:
+        import ale_py
+    except ImportError:
+        raise ImportError(ALE_MISSING) from None
+    return ale_py
+
+
+def rom_path() -> Path:
+    """The Ms. Pac-Man ROM bundled with ale-py (checked against ale-py's own md5)."""
+    ale_py = _import_ale()
+    from ale_py import roms  # a submodule that `import ale_py` leaves unloaded
+
+    try:
+        path = roms.get_rom_path("ms_pacman")
+    except OSError as error:  # missing file or directory, or an md5 mismatch
+        reason = str(error).splitlines()[0]
+        raise FileNotFoundError(
+            f"ale-py's Ms. Pac-Man ROM is missing or damaged: {reason}"
+        ) from None
+    if path is None or not Path(path).is_file():
+        raise FileNotFoundError(f"ale-py {ale_py.__version__} has no Ms. Pac-Man ROM (ms_pacman)")
+    return Path(path)
+
+
+def _open_emulator():  # noqa: ANN202 (an ale_py.ALEInterface)
+    ale_py = _import_ale()
+    path = rom_path()
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no per-reset chatter
+    ale = ale_py.ALEInterface()
+    ale.setInt("random_seed", 0)
+    ale.setFloat("repeat_action_probability", 0.0)
+    ale.setInt("frame_skip", 1)  # genvid skips frames itself, to see the ones in between
+    ale.setInt("max_num_frames_per_episode", MAX_EPISODE_FRAMES)
+    ale.loadROM(str(path))
+    return ale
+
+
+class StickyRandomPolicy:
+    """A random joystick that holds each direction for a random number of kept frames.
+
+    Args:
+        rng: the policy's only source of randomness.
+        hold_steps: (least, most) kept frames a drawn direction is held, both inclusive.
+    """
+
+    def __init__(self, rng: np.random.Generator, hold_steps: tuple[int, int] = HOLD_STEPS) -> None:
+        if not 1 <= hold_steps[0] <= hold_steps[1]:
+            raise ValueError(f"hold_steps must be 1 <= least <= most, got {hold_steps}")
+        self.rng = rng
+        self.hold_steps = hold_steps
+        self._direction = 0
+        self._left = 0  # kept frames the current direction is still held
+
+    def __call__(self) -> int:
+        """The next kept frame's action: an index into `DIRECTIONS`."""
+        if self._left == 0:
+            self._direction = int(self.rng.integers(len(DIRECTIONS)))
+            self._left = int(self.rng.integers(self.hold_steps[0], self.hold_steps[1] + 1))
+        self._left -= 1
+        return self._direction
+
+
+def deflicker(screens: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Merge a flicker cycle of screens into one frame that shows every sprite.
+
+    Args:
+        screens: uint8 RGB [P, H, W, 3], oldest first.
+        colours: uint8 NTSC palette indices [P, H, W] of the same screens.
+
+    Returns:
+        uint8 [H, W, 3]: the newest screen, except where it shows maze (its two commonest
+        colours), which takes the newest sprite pixel (neither maze nor Ms. Pac-Man) of the
+        older screens.
+    """
+    counts = np.bincount(colours[-1, ::4, ::4].ravel(), minlength=256)  # the maze is ~99%
+    wall, corridor = np.argsort(counts)[-2:].astype(np.uint8)  # uint8: compare without upcasts
+    frame = screens[-1].copy()
+    pixels, sources = frame.reshape(-1, 3), screens.reshape(len(screens), -1, 3)  # (H*W, 3)
+    colours = colours.reshape(len(colours), -1)  # (P, H*W)
+    open_ = (colours[-1] == wall) | (colours[-1] == corridor)  # where a hidden ghost may show
+    for older in range(len(screens) - 2, -1, -1):  # newest first
+        colour = colours[older]
+        sprite = (colour != wall) & (colour != corridor) & (colour != PACMAN_COLOUR)
+        fill = np.flatnonzero(open_ & sprite)  # indices: far faster than a boolean mask here
+        pixels[fill] = sources[older, fill]
+        open_[fill] = False
+    return frame
+
+
+class _ScreenWindow:
+    """A ring of the last FLICKER_PERIOD emulator screens, as RGB and as palette indices."""
+
+    def __init__(self) -> None:
+        self.screens = np.zeros((FLICKER_PERIOD, *SCREEN_SHAPE, 3), np.uint8)
+        self.colours = np.zeros((FLICKER_PERIOD, *SCREEN_SHAPE), np.uint8)
+        self.count = 0
+
+    def capture(self, ale) -> None:  # noqa: ANN001 (an ale_py.ALEInterface)
+        slot = self.count % FLICKER_PERIOD
+        ale.getScreenRGB(self.screens[slot])
+        ale.getScreen(self.colours[slot])
+        self.count += 1
+
+    def frame(self) -> np.ndarray:
+        """The deflickered maze: uint8 [HUD_ROW, 160, 3]."""
+        order = (self.count + np.arange(FLICKER_PERIOD)) % FLICKER_PERIOD  # oldest first
+        return deflicker(self.screens[order, :HUD_ROW], self.colours[order, :HUD_ROW])
+
+
+def _play(ale, action, frames: int, window: _ScreenWindow) -> None:  # noqa: ANN001
+    """Hold `action` for `frames` emulator frames, capturing the last FLICKER_PERIOD screens."""
+    for frame in range(frames):
+        ale.act(action)
+        if frame >= frames - FLICKER_PERIOD:
+            window.capture(ale)
+
+
+def play_lives(seed: int, frame_skip: int = FRAME_SKIP) -> Iterator[Iterator[np.ndarray]]:
+    """Endless lives of Ms. Pac-Man under the sticky random policy, game after game.
+
+    Args:
+        seed: the seed of the policy and the warm-ups (`numpy.random.default_rng(seed)`).
+        frame_skip: emulator frames per kept frame.
+
+    Returns:
+        Lives in order, each the iterator of its kept frames from the moment play starts to
+        the lost life; consume each to its end before taking the next (one emulator).
+
+    Shape:
+        Every frame is uint8 [172, 160, 3] (RGB, HUD cropped, deflickered, not resized).
+    """
+    if frame_skip < 1:
+        raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
+    ale = _open_emulator()
+    action_type = _import_ale().Action
+    actions = [getattr(action_type, name) for name in DIRECTIONS]
+    rng = np.random.default_rng(seed)
+    policy = StickyRandomPolicy(rng)
+    window = _ScreenWindow()
+
+    def life(pause_frames: int, warmup_steps: int) -> Iterator[np.ndarray]:
+        _play(ale, action_type.NOOP, pause_frames, window)
+        for _ in range(warmup_steps):  # played, not kept
+            _play(ale, actions[policy()], frame_skip, window)
+        lives = ale.lives()
+        while True:
+            _play(ale, actions[policy()], frame_skip, window)
+            if ale.game_over() or ale.lives() < lives:  # that step is not kept
+                return
+            yield window.frame()
+
+    while True:
+        ale.reset_game()
+        yield life(INTRO_FRAMES, int(rng.integers(WARMUP_STEPS)))
+        while not ale.game_over():
+            yield life(RESPAWN_FRAMES, 0)
+
+
+def cut_clips(lives: Iterable[Iterable[T]], clip_length: int) -> Iterator[list[T]]:
+    """Non-overlapping runs of `clip_length` consecutive frames, each inside one life.
+
+    The frames after a life's last full clip are dropped, so no clip crosses a lost life or a
+    reset. Every life is read to its end.
+    """
+    if clip_length < 1:
+        raise ValueError(f"clip_length must be >= 1, got {clip_length}")
+    for life in lives:
+        clip: list[T] = []
+        for frame in life:
+            clip.append(frame)
+            if len(clip) == clip_length:
+                yield clip
+                clip = []
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A uint8 [H, W, 3] frame resized bilinearly (antialiased) to `size`: uint8 [3, h, w]."""
+    image = Image.fromarray(frame).resize((size[1], size[0]), Image.BILINEAR)
+    return np.asarray(image).transpose(2, 0, 1)  # (3, h, w)
+
+
+def _clips(
+    num_clips: int, seed: int, frame_skip: int, clip_length: int, size: tuple[int, int]
+) -> Iterator[np.ndarray]:
+    """The first `num_clips` clips of policy seed `seed`: uint8 [T, 3, h, w] each.
+
+    The arguments are checked at once; the emulator starts with the first clip.
+    """
+    for name, value in (("num_clips", num_clips), ("frame_skip", frame_skip)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if clip_length < 1:
+        raise ValueError(f"clip_length must be >= 1, got {clip_length}")
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"size must be two positive ints (height, width), got {size}")
+    clips = cut_clips(play_lives(seed, frame_skip), clip_length)
+    return (
+        np.stack([resize_frame(frame, size) for frame in clip]) for clip in islice(clips, num_clips)
+    )
+
+
+def generate_pacman_clips(
+    num_clips: int,
+    *,
+    seed: int,
+    frame_skip: int = FRAME_SKIP,
+    clip_length: int = CLIP_LENGTH,
+    size: tuple[int, int] = SIZE,
+    progress: bool = True,
+) -> np.ndarray:
+    """Ms. Pac-Man clips of the sticky random policy (module docstring), deterministic in `seed`.
+
+    Args:
+        num_clips: N >= 1.
+        seed: the policy's seed; the same seed gives the same bytes.
+        frame_skip: emulator frames per kept frame.
+        clip_length: kept frames per clip.
+        size: (height, width) of the resized frames.
+        progress: show a tqdm bar (on a terminal only).
+
+    Shape:
+        uint8 [N, clip_length, 3, height, width], RGB.
+    """
+    clips = _clips(num_clips, seed, frame_skip, clip_length, size)
+    out = np.empty((num_clips, clip_length, 3, *size), np.uint8)
+    with tqdm(
+        total=num_clips, desc="Ms. Pac-Man", unit="clip", disable=None if progress else True
+    ) as bar:
+        for index, clip in enumerate(clips):
+            out[index] = clip
+            bar.update()
+    return out
+
+
+def split_seed(seed: int, split: str) -> int:
+    """The policy seed of a split of set seed `seed`: 2 seed (train), 2 seed + 1 (test)."""
+    return 2 * seed + SPLITS.index(split)
+
+
+def write_pacman_set(
+    out_dir: str | Path,
+    *,
+    train_clips: int = TRAIN_CLIPS,
+    test_clips: int = TEST_CLIPS,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Generate and write `train.npy`, `test.npy` and `pacman.json` in `out_dir`, atomically.
+
+    Each clip is written as it is made (memory stays small); all three files are staged before
+    any is renamed into place, the note last, so a reader sees a complete set or none, and two
+    concurrent writers (making identical bytes) cannot corrupt it.
+
+    Returns:
+        `out_dir`.
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {"train": train_clips, "test": test_clips}
+    for split, count in counts.items():
+        if count < 1:
+            raise ValueError(f"{split}_clips must be >= 1, got {count}")
+    rom_path()  # fail before anything is staged
+
+    def clip_file(split: str) -> Callable[[IO[bytes]], None]:
+        def write(file: IO[bytes]) -> None:
+            shape = (counts[split], CLIP_LENGTH, 3, *SIZE)
+            header = {"descr": "|u1", "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(file, header)
+            clips = _clips(counts[split], split_seed(seed, split), FRAME_SKIP, CLIP_LENGTH, SIZE)
+            desc = f"Ms. Pac-Man {split}"
+            disable = None if progress else True
+            for clip in tqdm(clips, total=counts[split], desc=desc, unit="clip", disable=disable):
+                file.write(clip.tobytes())
+
+        return write
+
+    note = json.dumps(_metadata(seed, counts), indent=2).encode() + b"\n"
+    writers = {out_dir / f"{split}.npy": clip_file(split) for split in SPLITS}
+    writers[out_dir / METADATA] = lambda file: file.write(note)
+    atomic_write_all(writers)
+    return out_dir
+
+
+def _metadata(seed: int, counts: dict[str, int]) -> dict:
+    return {
+        "data": "Ms. Pac-Man clips rendered by genvid from the ROM bundled with ale-py: "
+        "genvid's own data, not the seed project's clips",
+        "layout": "uint8 [N, T, 3, H, W], RGB; one .npy file per split",
+        "clips": counts,
+        "clip_length": CLIP_LENGTH,
+        "size": list(SIZE),
+        "seed": seed,
+        "policy_seeds": {split: split_seed(seed, split) for split in SPLITS},
+        "policy": f"sticky random: a direction of {', '.join(DIRECTIONS)} drawn uniformly and "
+        f"held for {HOLD_STEPS[0]}..{HOLD_STEPS[1]} kept frames (uniform); "
+        "numpy.random.default_rng(policy seed)",
+        "emulator": "ale-py, repeat_action_probability 0, random_seed 0",
+        "ale_py": _import_ale().__version__,
+        "intro_frames_dropped": INTRO_FRAMES,
+        "warmup_steps_dropped": f"uniform 0..{WARMUP_STEPS - 1} per game, after the intro",
+        "frame_skip": FRAME_SKIP,
+        "deflicker": f"newest sprite pixel of the last {FLICKER_PERIOD} emulator frames",
+        "crop": f"rows 0..{HUD_ROW - 1} of {SCREEN_SHAPE[0]} (HUD dropped)",
+        "resize": f"PIL bilinear to {SIZE[0]}x{SIZE[1]}",
+        "respawn_frames_dropped": RESPAWN_FRAMES,
+        "lives": "reset at game over; no clip crosses a lost life or a reset",
+    }
+
+
+def default_root() -> Path:
+    """Where the registry keeps the set: `$XDG_CACHE_HOME/genvid/pacman` (`~/.cache/...`)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "genvid" / "pacman"
+
+
+def is_written(root: str | Path) -> bool:
+    """Whether `root` holds a complete set (its note is renamed into place last)."""
+    return (Path(root) / METADATA).is_file()
+
+
+def ensure_pacman_set(root: str | Path | None = None) -> Path:
+    """The set's directory, generating the default set there first if it has none."""
+    root = default_root() if root is None else Path(root)
+    if not is_written(root):
+        print(f"genvid: generating the Ms. Pac-Man clips in {root} (once, ~1 min)", file=sys.stderr)
+        write_pacman_set(root)
+    return root
+
+
+def read_pacman_split(root: str | Path, split: str) -> Tensor:
+    """One split of a written set, memory-mapped: uint8 [N, T, 3, H, W].
+
+    Raises:
+        FileNotFoundError: the set or the split's file is missing.
+        ValueError: the file is corrupt or its shape is not the one its note states.
+    """
+    root = Path(root)
+    if split not in SPLITS:
+        raise ValueError(f"Ms. Pac-Man has no split {split!r}; splits: {', '.join(SPLITS)}")
+    path = root / f"{split}.npy"
+    if not is_written(root) or not path.is_file():
+        raise FileNotFoundError(f"no Ms. Pac-Man {split} clips in {root} (write_pacman_set)")
+    try:
+        note = json.loads((root / METADATA).read_text())
+        expected = (note["clips"][split], note["clip_length"], 3, *note["size"])
+    except (ValueError, OSError, KeyError, TypeError) as error:
+        raise ValueError(f"corrupt Ms. Pac-Man note {root / METADATA} ({_reason(error)})") from None
+    try:
+        clips = np.load(path, mmap_mode="c", allow_pickle=False)  # copy-on-write: a torch view
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(
+            f"corrupt Ms. Pac-Man clip file {path} ({_reason(error)}); delete {root} to remake it"
+        ) from None
+    if clips.dtype != np.uint8 or clips.shape != tuple(expected):
+        raise ValueError(
+            f"{path}: {clips.dtype} {clips.shape}, not uint8 {tuple(expected)}; delete {root}"
+        )
+    return torch.from_numpy(clips)
+
+
+def _reason(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
