@@ -10,13 +10,14 @@ import genvid
 from genvid.data import regenerate_test_set
 from genvid.metrics import psnr, ssim
 from genvid.presets import protocol
-from genvid.protocols import FramePrediction, ImageNLL, VideoNLL
+from genvid.protocols import FramePrediction, ImageNLL, VideoFVD, VideoNLL
 
 
 def test_every_preset_names_a_protocol():
     kinds = {name: type(protocol(name)) for name in genvid.presets()}
     assert kinds["pixelcnn-mnist"] is ImageNLL and kinds["vpn-micro"] is VideoNLL
-    assert all(kind in (ImageNLL, VideoNLL, FramePrediction) for kind in kinds.values())
+    assert kinds["videogan-mmnist"] is VideoFVD
+    assert all(kind in (ImageNLL, VideoNLL, FramePrediction, VideoFVD) for kind in kinds.values())
 
 
 def test_the_vpn_protocol_follows_the_likelihood_of_the_config():

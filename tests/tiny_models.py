@@ -85,3 +85,13 @@ class StopAt:
         if step == self.step:
             raise KeyboardInterrupt(f"killed before update {step + 1}")
         return self.stream.batch(step, batch_size, rank, world_size)
+
+
+class ClipStream(TinyStream):
+    """Random black-and-white 16-frame 64x64 clips (0 or 255), for the video GAN's trainer tests."""
+
+    def __init__(self, seed: int = 0, num_examples: int | None = None) -> None:
+        super().__init__(seed, (16, 1, 64, 64), num_examples)
+
+    def example(self, position: int) -> Tensor:
+        return super().example(position) * 255

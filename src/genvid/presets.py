@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -13,8 +13,16 @@ from genvid.models.multiscale import MultiScalePixelRNN, MultiScalePixelRNNConfi
 from genvid.models.pixelcnn import PixelCNN, PixelCNNConfig
 from genvid.models.pixelrnn import PixelRNN, PixelRNNConfig
 from genvid.models.svg import SVG, SVGConfig
+from genvid.models.videogan import VideoGAN, VideoGANConfig
 from genvid.models.vpn import VideoPixelNetwork, VPNConfig
-from genvid.protocols import FramePrediction, ImageNLL, Protocol, VideoNLL
+from genvid.protocols import FramePrediction, ImageNLL, Protocol, VideoFVD, VideoNLL
+from genvid.train.adversarial import (
+    AdversarialUpdate,
+    CriticSchedule,
+    GroupRecipe,
+    ThresholdSchedule,
+)
+from genvid.train.update import LikelihoodUpdate, Update
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,10 @@ class Preset:
     data: str  # default training data set (a `genvid.data` registry name)
     description: str
     protocol: Callable[[Any], Protocol]  # config (with overrides) -> how runs are evaluated
+    # config -> what one training step does (default: the likelihood step, one optimiser)
+    update: Callable[[Any], Update] = field(default=lambda config: LikelihoodUpdate())
+    # TrainConfig fields the preset's recipe sets; options given on the command line win
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 def _binarized_mnist(nats: float) -> Callable[[Any], Protocol]:
@@ -69,6 +81,73 @@ def _frame_prediction(predicted: int, paper: dict | None = None) -> Callable[[An
 
 def _svg(variant: str, backbone: str, **fields: Any) -> SVGConfig:
     return SVGConfig(variant=variant, backbone=backbone, **fields)
+
+
+def _adversarial(config: VideoGANConfig) -> AdversarialUpdate:
+    """The video GAN's recipe from its config: an optimiser per group and the phase schedule.
+
+    The LSTM's Adam (when it has one) uses the frame generator's betas.
+    """
+    generator_betas = (config.generator_beta1, config.generator_beta2)
+    recipes = {
+        "critic": GroupRecipe(
+            config.critic_optimizer,
+            config.critic_lr,
+            betas=(config.critic_beta1, config.critic_beta2),
+        ),
+        "frame_generator": GroupRecipe(
+            config.generator_optimizer, config.generator_lr, betas=generator_betas
+        ),
+        "lstm": GroupRecipe(
+            config.lstm_optimizer,
+            config.lstm_lr,
+            betas=generator_betas,
+            momentum=config.lstm_momentum,
+        ),
+    }
+    if config.switch == "threshold":
+        schedule = ThresholdSchedule(
+            config.critic_threshold, config.generator_threshold, config.threshold_max_steps
+        )
+    else:
+        schedule = CriticSchedule(
+            config.n_critic, config.warmup_n_critic, config.warmup_generator_steps
+        )
+    return AdversarialUpdate(recipes, schedule)
+
+
+def _fvd(config: VideoGANConfig) -> Protocol:
+    """FVD of 256 generated clips against 256 real test clips, and the real-vs-real floor."""
+    return VideoFVD(frames=config.frames)
+
+
+_WGAN_GP = dict(grad_clip=None)  # Gulrajani et al. clip nothing: the penalty bounds the critic
+# The seed's recipe (the TensorFlow video GAN's notes): lambda 200, SGD with momentum for the
+# LSTM, more critic steps early, instance noise, Glorot initialisation, per-tensor clipping.
+# The noise level (0.1) and the clipping norm (1.0) are genvid's choices: the notes give none.
+_SEED = dict(
+    gp_weight=200.0,
+    lstm_optimizer="sgd",
+    lstm_lr=1e-3,
+    lstm_momentum=0.95,
+    warmup_generator_steps=25,
+    warmup_n_critic=100,
+    instance_noise=0.1,
+    init="glorot",
+)
+# The classic losses with DCGAN's Adam (lr 2e-4, beta1 0.5) and one critic step per generator
+# step, no penalty.
+_CLASSIC = dict(
+    gp_weight=0.0,
+    n_critic=1,
+    critic_lr=2e-4,
+    critic_beta1=0.5,
+    critic_beta2=0.999,
+    generator_lr=2e-4,
+    generator_beta1=0.5,
+    generator_beta2=0.999,
+    lstm_lr=2e-4,
+)
 
 
 _SMMNIST = dict(channels=1, g_dim=128, z_dim=10, beta=1e-4, context_frames=5, future_frames=10)
@@ -255,6 +334,59 @@ _PRESETS = {
                 ("det", "deterministic", "deterministic baseline"),
             )
         ),
+        Preset(
+            "videogan-mmnist",
+            VideoGAN,
+            VideoGANConfig(),
+            "moving-mnist",
+            "Video GAN (LSTM in noise space, DCGAN frames with layer norm, VGAN 3-D critic), "
+            "WGAN-GP lambda 10, n_critic 5, 16-frame Moving MNIST clips; eval: FVD",
+            _fvd,
+            _adversarial,
+            _WGAN_GP,
+        ),
+        Preset(
+            "videogan-mmnist-seed",
+            VideoGAN,
+            VideoGANConfig(**_SEED),
+            "moving-mnist",
+            "videogan-mmnist with the seed's recipe: lambda 200, SGD+momentum LSTM, 100 critic "
+            "steps per generator step for 25, instance noise, Glorot init, per-tensor clipping",
+            _fvd,
+            _adversarial,
+            dict(grad_clip=1.0, grad_clip_mode="tensor"),
+        ),
+        Preset(
+            "videogan-mmnist-ns",
+            VideoGAN,
+            VideoGANConfig(loss="non-saturating", **_CLASSIC),
+            "moving-mnist",
+            "videogan-mmnist with the non-saturating loss (-log D), DCGAN's Adam, 1 critic step",
+            _fvd,
+            _adversarial,
+            dict(grad_clip=None),
+        ),
+        Preset(
+            "videogan-mmnist-minimax",
+            VideoGAN,
+            VideoGANConfig(loss="minimax", **_CLASSIC),
+            "moving-mnist",
+            "videogan-mmnist with the classic minimax loss, DCGAN's Adam, 1 critic step",
+            _fvd,
+            _adversarial,
+            dict(grad_clip=None),
+        ),
+        Preset(
+            "videogan-pacman",
+            VideoGAN,
+            VideoGANConfig(channels=3),
+            "pacman",
+            "videogan-mmnist's WGAN-GP model for Ms. Pac-Man clips rendered locally from "
+            "ale-py's ROM (genvid's own data), 16 frames",
+            _fvd,
+            _adversarial,
+            _WGAN_GP,
+        ),
     )
 }
 
@@ -288,6 +420,11 @@ def create(name: str, **overrides: Any) -> nn.Module:
     Example: `genvid.create("pixelcnn-mnist", channels=3, likelihood="categorical")`.
     """
     return get_preset(name).build(make_config(name, **overrides))
+
+
+def update(name: str, **overrides: Any) -> Update:
+    """What one training step of preset `name` (with config `overrides`) does."""
+    return get_preset(name).update(make_config(name, **overrides))
 
 
 def protocol(name: str, **overrides: Any) -> Protocol:

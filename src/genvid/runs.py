@@ -21,7 +21,7 @@ from genvid import data as gdata
 from genvid.atomic import atomic_write, prepare_output
 from genvid.evaluate import NonFiniteResultError
 from genvid.nn.likelihoods import OutOfSupportError
-from genvid.presets import create, get_preset, make_config, protocol
+from genvid.presets import create, get_preset, make_config, protocol, update
 from genvid.protocols import Protocol
 from genvid.protocols.base import SampleRequest
 from genvid.train import (
@@ -92,8 +92,18 @@ def _fit(spec: dict[str, Any], config: TrainConfig, run_dir: Path, *, resume: bo
     sample_fn = (
         _protocol(spec).training_sampler(stream, config.seed) if config.sample_every else None
     )
+    step = update(spec["model"]["preset"], **spec["model"]["overrides"])
     with _naming_data(spec["data"]["name"]):
-        return fit(model, stream, config, run_dir, spec=spec, sample_fn=sample_fn, resume=resume)
+        return fit(
+            model,
+            stream,
+            config,
+            run_dir,
+            spec=spec,
+            sample_fn=sample_fn,
+            resume=resume,
+            update=step,
+        )
 
 
 def start_run(
@@ -109,9 +119,10 @@ def start_run(
     """Train `preset` from scratch into `run_dir` (which must not hold a checkpoint yet; a run
     that failed before its first checkpoint is replaced).
 
-    `overfit` trains on the data set's first example only (a correctness check).
+    `overfit` trains on the data set's first example only (a correctness check). The preset's
+    own training settings (`Preset.train`) apply where `train_options` say nothing.
     """
-    config = TrainConfig(**train_options)
+    config = TrainConfig(**{**get_preset(preset).train, **train_options})
     spec = {
         "model": {
             "preset": preset,

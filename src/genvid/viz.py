@@ -114,6 +114,20 @@ def save_video_gif(
     return path
 
 
+def save_clip_grid_gif(clips: Tensor, path: str | Path, *, fps: float = 8.0) -> Path:
+    """Write clips `[N, T, C, H, W]` (uint8) as one looping GIF, the clips tiled in a grid."""
+    import imageio.v2 as imageio
+
+    if clips.dim() != 5 or clips.dtype != torch.uint8:
+        raise ValueError(f"clips must be uint8 [N, T, C, H, W], got {tuple(clips.shape)}")
+    frames = [image_grid(clips[:, t].cpu()).permute(1, 2, 0) for t in range(clips.shape[1])]
+    frames = [f.expand(*f.shape[:2], 3) if f.shape[2] == 1 else f for f in frames]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(path, [f.numpy() for f in frames], format="GIF", duration=1.0 / fps, loop=0)
+    return path
+
+
 def plot_frame_prediction(reports: dict[str, dict], path: str | Path) -> Path:
     """SSIM and PSNR per predicted step, one line per report with its 95 % band, side by side.
 

@@ -12,7 +12,8 @@ N(1, 0.02) (`init_dcgan_weights`, the paper's code).
 
 The stage (`conv_stage`), the normalisation choice (`norm_layer`), the vector head and stem
 and the initialisation are shared: the VGG-64 networks (`genvid.nn.vgg64`) are built from
-them, and a DCGAN frame generator with layer norm can be.
+them, and so is `DCGANGenerator`, the plain DCGAN generator (no skips, ReLU, tanh) that the
+video GAN (`genvid.models.videogan`) runs with layer norm.
 
 Deviations:
 - `norm` chooses the normalisation: "batch" (the paper's), "layer" (each example over all its
@@ -52,13 +53,14 @@ def conv_stage(
     padding: int = 0,
     norm: Norm,
     transposed: bool = False,
+    leak: float = LEAK,
 ) -> nn.Sequential:
-    """Convolution (or transposed convolution), normalisation, LeakyReLU(0.2)."""
+    """Convolution (or transposed convolution), normalisation, LeakyReLU(`leak`; 0 is ReLU)."""
     conv = nn.ConvTranspose2d if transposed else nn.Conv2d
     return nn.Sequential(
         conv(in_channels, out_channels, kernel_size, stride, padding),
         norm_layer(norm, out_channels),
-        nn.LeakyReLU(LEAK),
+        nn.LeakyReLU(leak) if leak else nn.ReLU(),
     )
 
 
@@ -75,14 +77,16 @@ def vector_head(in_channels: int, out_features: int, *, norm: Norm) -> nn.Sequen
     )
 
 
-def vector_stem(in_features: int, out_channels: int, *, norm: Norm) -> nn.Sequential:
+def vector_stem(
+    in_features: int, out_channels: int, *, norm: Norm, leak: float = LEAK
+) -> nn.Sequential:
     """A vector to 4x4 maps: a 4x4 transposed convolution of it as a 1x1 map, the decoders' start.
 
     Shape: `[N, in_features] -> [N, out_channels, 4, 4]`.
     """
     return nn.Sequential(
         nn.Unflatten(1, (in_features, 1, 1)),  # (N, in_features, 1, 1)
-        conv_stage(in_features, out_channels, 4, norm=norm, transposed=True),
+        conv_stage(in_features, out_channels, 4, norm=norm, transposed=True, leak=leak),
     )
 
 
@@ -184,3 +188,49 @@ class DCGANDecoder(nn.Module):
         for layer, skip in zip([*self.stages, self.output], reversed(skips), strict=True):
             x = layer(torch.cat([x, skip], dim=1))  # twice the size, from 2x the maps
         return x
+
+
+class DCGANGenerator(nn.Module):
+    """The DCGAN generator (Radford et al. 2016): a vector to a 64x64 frame in (-1, 1).
+
+    A 4x4 transposed convolution of the vector as a 1x1 map, then four stride-2 transposed
+    convolutions (8c -> 4c -> 2c -> c -> colours), each but the last followed by normalisation
+    and ReLU; tanh at the end. The video GAN uses `norm="layer"` (no batch statistics, so a
+    frame does not depend on the others of its batch, and a critic's gradient penalty is
+    per example).
+
+    Shape: `[N, in_features]` -> `[N, out_channels, 64, 64]`.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_channels: int,
+        *,
+        hidden_channels: int = 64,
+        norm: Norm = "layer",
+    ) -> None:
+        super().__init__()
+        widths = stage_widths(hidden_channels)
+        self.stem = vector_stem(in_features, widths[3], norm=norm, leak=0.0)
+        self.stages = nn.Sequential(
+            *(
+                conv_stage(
+                    widths[k],
+                    widths[k - 1],
+                    4,
+                    stride=2,
+                    padding=1,
+                    norm=norm,
+                    transposed=True,
+                    leak=0.0,
+                )
+                for k in (3, 2, 1)
+            ),
+            nn.ConvTranspose2d(widths[0], out_channels, 4, 2, 1),
+            nn.Tanh(),
+        )
+        init_dcgan_weights(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.stages(self.stem(z))

@@ -8,11 +8,13 @@ family is its model file and its presets, with a protocol from here or a new one
 - `VideoNLL`: exact NLL of the predicted frames of videos given context frames, nats per frame,
   the data's entropy bound and the paper's figures where they apply.
 - `FramePrediction`: SSIM and PSNR per predicted frame, best of N samples (SVG's protocol).
+- `VideoFVD`: Frechet Video Distance of generated clips, beside the real-vs-real floor (GANs).
 """
 
 from genvid.protocols.base import Protocol, Sampler
+from genvid.protocols.fvd import VideoFVD
 from genvid.protocols.image import ImageNLL
 from genvid.protocols.prediction import FramePrediction
 from genvid.protocols.video import VideoNLL
 
-__all__ = ["FramePrediction", "ImageNLL", "Protocol", "Sampler", "VideoNLL"]
+__all__ = ["FramePrediction", "ImageNLL", "Protocol", "Sampler", "VideoFVD", "VideoNLL"]
