@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from genvid.atomic import atomic_write
+
 
 def image_grid(images: Tensor, *, nrow: int | None = None, padding: int = 2) -> Tensor:
     """Tile images into one grid image.
@@ -121,10 +123,12 @@ def save_clip_grid_gif(clips: Tensor, path: str | Path, *, fps: float = 8.0) -> 
     if clips.dim() != 5 or clips.dtype != torch.uint8:
         raise ValueError(f"clips must be uint8 [N, T, C, H, W], got {tuple(clips.shape)}")
     frames = [image_grid(clips[:, t].cpu()).permute(1, 2, 0) for t in range(clips.shape[1])]
-    frames = [f.expand(*f.shape[:2], 3) if f.shape[2] == 1 else f for f in frames]
+    frames = [(f.expand(*f.shape[:2], 3) if f.shape[2] == 1 else f).numpy() for f in frames]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, [f.numpy() for f in frames], format="GIF", duration=1.0 / fps, loop=0)
+    atomic_write(
+        path, lambda f: imageio.mimsave(f, frames, format="GIF", duration=1.0 / fps, loop=0)
+    )
     return path
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from genvid.viz import image_grid
+from genvid.viz import image_grid, save_clip_grid_gif
 
 
 class Monitor:
@@ -39,6 +39,7 @@ class Monitor:
             total=steps, initial=start_step, unit="step", dynamic_ncols=True, disable=None
         )  # None: off when stderr is not a TTY
         self.steps = steps
+        self.samples_dir = Path(log_dir).parent / "samples"
 
     def update(self, n: int = 1) -> None:
         """Advance the bar by `n` updates."""
@@ -55,7 +56,9 @@ class Monitor:
             self.bar.set_postfix_str(shown, refresh=False)
 
     def log_samples(self, step: int, samples: Tensor) -> None:
-        """Tile uint8 samples `[N, C, H, W]` (or videos `[N, T, C, H, W]`, one per row)."""
+        """Tile uint8 samples `[N, C, H, W]` (or videos `[N, T, C, H, W]`, one per row, and
+        also as a moving GIF, RUN/samples/step-NNNNNN.gif, since TensorBoard shows no video
+        without moviepy)."""
         if samples.dtype != torch.uint8 or samples.dim() not in (4, 5):
             raise ValueError(
                 f"sample_fn must return uint8 [N, C, H, W] or [N, T, C, H, W], got "
@@ -63,6 +66,7 @@ class Monitor:
             )
         if samples.dim() == 5:
             grid = image_grid(samples.flatten(0, 1).cpu(), nrow=samples.shape[1])  # (N*T, C, H, W)
+            save_clip_grid_gif(samples.cpu(), self.samples_dir / f"step-{step:06d}.gif")
         else:
             grid = image_grid(samples.cpu())
         self.writer.add_image("samples", grid, step, dataformats="CHW")
