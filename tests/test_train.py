@@ -254,3 +254,16 @@ def test_stored_config_is_plain_json(tmp_path):
         spec={"data": {"size": (8, 8)}},
     )
     assert json.loads((tmp_path / "config.json").read_text())["data"] == {"size": [8, 8]}
+
+
+def test_a_run_stopped_early_and_resumed_equals_an_uninterrupted_one(tmp_path):
+    """`stop_at` (a sweep's rungs) keeps the schedule keyed by `steps`: cosine included."""
+    config = replace(BASE, steps=8, lr_schedule="cosine", checkpoint_every=100)
+    fit(tiny_model(), TinyStream(seed=1), config, tmp_path / "one")
+    first = fit(tiny_model(), TinyStream(seed=1), config, tmp_path / "two", stop_at=3)
+    assert first.step == 3 and load_checkpoint(tmp_path / "two", tiny_model()).step == 3
+    fit(tiny_model(seed=5), TinyStream(seed=1), config, tmp_path / "two", resume=True)
+    one, two = load_weights(tmp_path / "one"), load_weights(tmp_path / "two")
+    assert all(torch.equal(one[k], two[k]) for k in one)
+    with pytest.raises(ValueError, match="stop_at must be in 1..8"):
+        fit(tiny_model(), TinyStream(seed=1), config, tmp_path / "three", stop_at=9)

@@ -54,38 +54,63 @@ def _parse_overrides(preset: str, pairs: tuple[str, ...]) -> dict[str, Any]:
     return overrides
 
 
-TRAIN_OPTIONS = [
-    click.option("--steps", type=int, help="Optimiser steps in all (default 1000)."),
-    click.option("--batch-size", type=int, help="Global batch, split over processes (default 64)."),
-    click.option("--lr", type=float, help="Peak learning rate (default 1e-3)."),
-    click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), help="Optimiser."),
-    click.option(
+_TRAIN_OPTIONS = {
+    "steps": click.option("--steps", type=int, help="Optimiser steps in all (default 1000)."),
+    "batch_size": click.option(
+        "--batch-size", type=int, help="Global batch, split over processes (default 64)."
+    ),
+    "lr": click.option("--lr", type=float, help="Peak learning rate (default 1e-3)."),
+    "optimizer": click.option(
+        "--optimizer", type=click.Choice(["adam", "rmsprop"]), help="Optimiser."
+    ),
+    "lr_schedule": click.option(
         "--lr-schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule."
     ),
-    click.option("--warmup-steps", type=int, help="Linear warm-up steps."),
-    click.option("--grad-clip", type=float, help="Clip gradient norms to this (0 = off)."),
-    click.option(
+    "warmup_steps": click.option("--warmup-steps", type=int, help="Linear warm-up steps."),
+    "grad_clip": click.option(
+        "--grad-clip", type=float, help="Clip gradient norms to this (0 = off)."
+    ),
+    "grad_clip_mode": click.option(
         "--grad-clip-mode",
         type=click.Choice(["global", "tensor"]),
         help="global: one norm over all gradients (default); tensor: each tensor on its own.",
     ),
-    click.option(
+    "precision": click.option(
         "--precision",
         type=click.Choice(["fp32", "bf16"]),
         help="bf16 autocasts on CPU and CUDA (several times faster on AMX CPUs).",
     ),
-    click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile."),
-    click.option(
+    "compile": click.option(
+        "--compile/--no-compile", "compile_", default=None, help="torch.compile."
+    ),
+    "channels_last": click.option(
         "--channels-last/--no-channels-last", default=None, help="channels_last memory format."
     ),
-    click.option("--device", help="auto, cpu, cuda or cuda:N (default auto)."),
-    click.option("--seed", type=int, help="Seed of the weights and the data stream."),
-    click.option("--checkpoint-every", type=int, help="Checkpoint every N steps (and at the end)."),
-    click.option("--log-every", type=int, help="TensorBoard scalars every N steps."),
-    click.option(
+    "device": click.option("--device", help="auto, cpu, cuda or cuda:N (default auto)."),
+    "seed": click.option("--seed", type=int, help="Seed of the weights and the data stream."),
+    "checkpoint_every": click.option(
+        "--checkpoint-every", type=int, help="Checkpoint every N steps (and at the end)."
+    ),
+    "log_every": click.option("--log-every", type=int, help="TensorBoard scalars every N steps."),
+    "sample_every": click.option(
         "--sample-every", type=int, help="Sample grid to TensorBoard every N steps (0 off)."
     ),
-]
+}
+TRAIN_OPTIONS = list(_TRAIN_OPTIONS.values())
+# What a sweep's trials share; their steps, seed, logging and compilation belong to the sweep.
+SWEEP_TRAIN_FIELDS = (
+    "batch_size",
+    "lr",
+    "optimizer",
+    "lr_schedule",
+    "warmup_steps",
+    "grad_clip",
+    "grad_clip_mode",
+    "precision",
+    "channels_last",
+    "device",
+)
+SWEEP_TRAIN_OPTIONS = [_TRAIN_OPTIONS[name] for name in SWEEP_TRAIN_FIELDS]
 
 
 def _with_options(options):
@@ -104,6 +129,11 @@ def _with_options(options):
 @click.option("--out", type=click.Path(), help="Run directory (default runs/PRESET).")
 @click.option("--resume", type=click.Path(), help="Continue the run in this directory.")
 @click.option(
+    "--from-trial",
+    type=click.Path(),
+    help="Retrain a sweep trial's configuration (DIR/trials/NNNN) on all training data.",
+)
+@click.option(
     "--overfit", is_flag=True, help="Train on one fixed example (a check that the model learns)."
 )
 @click.option(
@@ -114,7 +144,9 @@ def _with_options(options):
     help="Override a model config field, e.g. --set hidden_channels=64 (repeatable).",
 )
 @_with_options(TRAIN_OPTIONS)
-def train(preset, data_name, root, out, resume, overfit, overrides, compile_, **options) -> None:
+def train(
+    preset, data_name, root, out, resume, from_trial, overfit, overrides, compile_, **options
+) -> None:
     """Train PRESET (see `genvid info`), or continue a run with --resume RUN.
 
     Example: genvid train pixelcnn-mnist --steps 2000 --precision bf16 --out runs/demo
@@ -123,10 +155,17 @@ def train(preset, data_name, root, out, resume, overfit, overrides, compile_, **
     if options["grad_clip"] == 0:
         options["grad_clip"] = None
     chosen = {key: value for key, value in options.items() if value is not None}
+    if resume or from_trial:
+        if preset or data_name or root or overrides or overfit or (resume and out):
+            raise ValueError("--resume and --from-trial take the preset and data from the run")
+        if resume and from_trial:
+            raise ValueError("choose --resume RUN or --from-trial TRIAL, not both")
     if resume:
-        if preset or data_name or root or out or overrides or overfit:
-            raise ValueError("--resume RUN takes the preset and data from RUN; drop the others")
         result = runs.resume_run(Path(resume), chosen)
+    elif from_trial:
+        if not out:
+            raise ValueError("--from-trial needs --out, the new run's directory")
+        result = runs.start_from_trial(Path(from_trial), Path(out), chosen)
     else:
         if not preset:
             raise ValueError("name a PRESET to train (see `genvid info`) or --resume RUN")
@@ -279,6 +318,77 @@ def data() -> None:
 def moving_mnist(out, sequences, seed, stochastic) -> None:
     """Write Moving MNIST from MNIST-test digits in the standard (time, sequence, 64, 64) layout."""
     click.echo(gdata.write_regenerated_test_set(out, sequences, seed=seed, stochastic=stochastic))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("preset")
+@click.option("--trials", type=int, required=True, help="Finished trials the study should hold.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=DIST",
+    help="A searched field: loguniform:LOW:HIGH, uniform:LOW:HIGH, int:LOW:HIGH, "
+    "int-log:LOW:HIGH or choice:A,B (repeatable).",
+)
+@click.option("--space", "space_file", type=click.Path(), help="TOML file: [params], [set].")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Fixed override.")
+@click.option("--budget-steps", type=int, required=True, help="Training steps of every trial.")
+@click.option("--rungs", type=int, default=4, show_default=True, help="Evaluations per trial.")
+@click.option("--out", type=click.Path(), required=True, help="Sweep directory.")
+@click.option("--storage", help="Optuna database URL (default sqlite:///OUT/study.db).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--data", "data_name", help="Training data set (default: the preset's own).")
+@click.option("--root", type=click.Path(), help="Directory of a user's data.")
+@click.option("--valid-limit", type=int, help="Validation examples per evaluation (default all).")
+@click.option("--samples", type=int, help="Sampled evaluators: samples (SVG) or clips (FVD).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of trials and sampler.")
+@_with_options(SWEEP_TRAIN_OPTIONS)
+def sweep(preset, params, space_file, overrides, out, storage, workers, **kw) -> None:
+    """Search PRESET's hyperparameters with Optuna; each trial is a run in OUT/trials/NNNN.
+
+    Trials train on data without the validation split and are judged on it by the preset's
+    own evaluator (NLL down, SSIM up, FVD down), at --rungs steps so that the median pruner
+    stops bad ones early. Run the same command again to continue a killed sweep.
+
+    Example: genvid sweep pixelcnn-mnist --trials 8 --param lr=loguniform:1e-4:1e-2
+    --param hidden_channels=int:8:64 --budget-steps 500 --out sweeps/pixelcnn
+    """
+    from genvid.sweep import Sweep, parse_space, run_sweep
+
+    train_options = {k: kw.pop(k) for k in SWEEP_TRAIN_FIELDS if kw[k] is not None}
+    if train_options.get("grad_clip") == 0:
+        train_options["grad_clip"] = None
+    space = parse_space(preset, params, space_file, _parse_overrides(preset, overrides))
+    definition = Sweep(
+        preset,
+        space,
+        trials=kw["trials"],
+        budget_steps=kw["budget_steps"],
+        rungs=kw["rungs"],
+        train=train_options,
+        data=kw["data_name"],
+        root=kw["root"],
+        valid_limit=kw["valid_limit"],
+        samples=kw["samples"],
+        seed=kw["seed"],
+    )
+    for line in run_sweep(definition, Path(out), storage=storage, workers=workers):
+        click.echo(line)
+
+
+@cli.command("sweep-report", context_settings=CONTEXT)
+@click.argument("sweep_dir", metavar="DIR", type=click.Path())
+@click.option("--storage", help="Optuna database URL (default sqlite:///DIR/study.db).")
+def sweep_report(sweep_dir, storage) -> None:
+    """The best trial, a table of every trial, and plots (DIR/report/*.png) of a sweep."""
+    from genvid.sweep import sweep_report as report
+
+    lines, plots = report(Path(sweep_dir), storage=storage)
+    for line in lines:
+        click.echo(line)
+    for path in plots:
+        click.echo(f"wrote {path}")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -79,13 +79,25 @@ def _naming_data(name: str) -> Iterator[None]:
 
 
 def _stream(spec: dict[str, Any], seed: int):
-    stream = gdata.train_stream(spec["data"]["name"], seed=seed, root=spec["data"]["root"])
+    stream = gdata.train_stream(
+        spec["data"]["name"],
+        seed=seed,
+        root=spec["data"]["root"],
+        holdout=spec["data"].get("holdout", False),
+    )
     if spec["data"].get("overfit"):  # one fixed example in every batch slot
         return gdata.TensorStream(stream.batch(0, 1), seed=seed)
     return stream
 
 
-def _fit(spec: dict[str, Any], config: TrainConfig, run_dir: Path, *, resume: bool) -> FitResult:
+def _fit(
+    spec: dict[str, Any],
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    resume: bool,
+    stop_at: int | None = None,
+) -> FitResult:
     seed_everything(config.seed)  # the initial weights are a function of the seed
     model = _model_from_spec(spec)
     stream = _stream(spec, config.seed)
@@ -103,6 +115,7 @@ def _fit(spec: dict[str, Any], config: TrainConfig, run_dir: Path, *, resume: bo
             sample_fn=sample_fn,
             resume=resume,
             update=step,
+            stop_at=stop_at,
         )
 
 
@@ -115,12 +128,16 @@ def start_run(
     train_options: dict[str, Any],
     *,
     overfit: bool = False,
+    holdout: bool = False,
+    stop_at: int | None = None,
 ) -> FitResult:
     """Train `preset` from scratch into `run_dir` (which must not hold a checkpoint yet; a run
     that failed before its first checkpoint is replaced).
 
-    `overfit` trains on the data set's first example only (a correctness check). The preset's
-    own training settings (`Preset.train`) apply where `train_options` say nothing.
+    `overfit` trains on the data set's first example only (a correctness check); `holdout`
+    leaves out what the data's "valid" split is made of (a sweep's trials); `stop_at` stops
+    (checkpointed) before `steps`, for a later resume. The preset's own training settings
+    (`Preset.train`) apply where `train_options` say nothing.
     """
     config = TrainConfig(**{**get_preset(preset).train, **train_options})
     spec = {
@@ -129,13 +146,20 @@ def start_run(
             "overrides": overrides,
             "config": dataclasses.asdict(make_config(preset, **overrides)),
         },
-        "data": {"name": data_name or get_preset(preset).data, "root": root, "overfit": overfit},
+        "data": {
+            "name": data_name or get_preset(preset).data,
+            "root": root,
+            "overfit": overfit,
+            "holdout": holdout,
+        },
     }
     _stream(spec, config.seed)  # fail on missing data before anything is written
-    return _fit(spec, config, run_dir, resume=False)
+    return _fit(spec, config, run_dir, resume=False, stop_at=stop_at)
 
 
-def resume_run(run_dir: Path, train_options: dict[str, Any]) -> FitResult:
+def resume_run(
+    run_dir: Path, train_options: dict[str, Any], *, stop_at: int | None = None
+) -> FitResult:
     """Continue the run in `run_dir`; options given replace the stored ones (e.g. `steps`).
 
     A run that holds a config but no checkpoint yet starts from step 0 with that config.
@@ -143,7 +167,28 @@ def resume_run(run_dir: Path, train_options: dict[str, Any]) -> FitResult:
     stored = _read_spec(run_dir)
     config = TrainConfig.from_dict({**stored["train"], **train_options})
     spec = {key: value for key, value in stored.items() if key != "train"}
-    return _fit(spec, config, run_dir, resume=True)
+    return _fit(spec, config, run_dir, resume=True, stop_at=stop_at)
+
+
+def start_from_trial(trial_dir: Path, run_dir: Path, train_options: dict[str, Any]) -> FitResult:
+    """Train a sweep trial's configuration afresh into `run_dir` on all the training data
+    (the trial held out its validation split); `train_options` (e.g. a longer `steps`) win
+    over the trial's, whose budget, checkpoint and logging intervals are not kept."""
+    stored = _read_spec(trial_dir)
+    kept = {
+        key: value
+        for key, value in stored["train"].items()
+        if key not in ("steps", "checkpoint_every", "log_every", "sample_every")
+    }
+    model = stored["model"]
+    return start_run(
+        model["preset"],
+        model["overrides"],
+        stored["data"]["name"],
+        stored["data"]["root"],
+        run_dir,
+        {**kept, **train_options},
+    )
 
 
 def load_run_model(run_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict, int]:
@@ -219,7 +264,7 @@ def evaluate_run(
         "split": split,
         "first_n": limit,
         "count": report["count"],
-        "seed": gdata.TEST_SET_SEED if name.startswith("moving-mnist") else None,
+        "seed": _regenerated_seed(name, split),
         "checkpoint_step": step,
         "precision": "fp32",
         "preset": spec["model"]["preset"],
@@ -228,6 +273,13 @@ def evaluate_run(
     text = json.dumps(report, indent=2)
     atomic_write(path, lambda handle: handle.write(text.encode()))
     return report, judge.summary(report), path
+
+
+def _regenerated_seed(name: str, split: str) -> int | None:
+    """The seed of a regenerated Moving MNIST evaluation set (None for sets read from files)."""
+    if not name.startswith("moving-mnist"):
+        return None
+    return gdata.VALID_SET_SEED if split == "valid" else gdata.TEST_SET_SEED
 
 
 def _parse_size(size: str) -> tuple[int, int]:

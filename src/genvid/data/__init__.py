@@ -32,11 +32,13 @@ from genvid.data.moving_mnist import (
 from genvid.data.pacman import generate_pacman_clips, read_pacman_split, write_pacman_set
 from genvid.data.regenerated import write_regenerated_test_set
 from genvid.data.registry import (
+    VALID_SET_SEED,
     DataSetInfo,
     default_split,
     describe,
     eval_set,
     names,
+    splits,
     train_stream,
 )
 from genvid.data.streams import MovingMNISTStream, Stream, TensorStream, global_positions
@@ -45,6 +47,7 @@ from genvid.data.video_folder import VideoFolder
 __all__ = [
     "OFFICIAL_TEST_BATCH_MD5",
     "TEST_SET_SEED",
+    "VALID_SET_SEED",
     "DataSetInfo",
     "MovingMNIST",
     "MovingMNISTStream",
@@ -68,6 +71,7 @@ __all__ = [
     "load_downsampled_imagenet",
     "load_mnist",
     "names",
+    "splits",
     "read_idx",
     "read_moving_mnist",
     "read_pacman_split",

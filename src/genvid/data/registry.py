@@ -9,9 +9,11 @@
 - imagenet32, imagenet64: downsampled ImageNet train (1.28M), PNG folders or npz batches;
   eval train/valid; root required.
 - moving-mnist: on the fly from MNIST-train digits, 20 frames; eval test = the set
-  regenerated from MNIST-test, 20 frames; root: MNIST IDX.
+  regenerated from MNIST-test, 20 frames; eval valid = 10,000 sequences of MNIST-train digits
+  50,000..59,999 (seed 150204682), which a `holdout` stream (a sweep's) never shows; root:
+  MNIST IDX.
 - moving-mnist-stochastic: SVG's bounces on the fly, 15 frames (5 context + 10 predicted);
-  eval test regenerated, 25 frames (5 + 20); root: MNIST IDX.
+  eval test regenerated, 25 frames (5 + 20); valid as moving-mnist's; root: MNIST IDX.
 - video-folder: clips of ROOT/train (or of ROOT if it has no train folder); eval
   ROOT/<split>; 64x64 RGB clips of 20 frames; root required.
 - pacman: Ms. Pac-Man clips that genvid renders from ale-py's ROM (its own data, not the seed
@@ -34,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from torch import Tensor
 
 from genvid.data.cifar import cifar10_files, load_cifar10
@@ -47,6 +50,7 @@ from genvid.data.mnist import (
 )
 from genvid.data.moving_mnist import (
     TEST_SET_SEED,
+    MovingMNIST,
     from_file_layout,
     read_moving_mnist,
     regenerate_test_set,
@@ -76,12 +80,15 @@ _SPLITS = {
     "cifar10": ("train", "test"),
     "imagenet32": ("train", "valid"),
     "imagenet64": ("train", "valid"),
-    "moving-mnist": ("test",),
-    "moving-mnist-stochastic": ("test",),
+    "moving-mnist": ("test", "valid"),
+    "moving-mnist-stochastic": ("test", "valid"),
     "video-folder": ("train", "valid", "test"),
     "pacman": ("train", "test"),
 }
 DYNAMIC_TRAIN_SIZE = 50_000  # MNIST-train 0..49,999 train; 50,000..59,999 is the valid split
+# Moving MNIST's validation set: 10,000 sequences of MNIST-train digits 50,000..59,999 (which a
+# `holdout` training stream never shows), seeded apart from the test set.
+VALID_SET_SEED = 150204682
 IMAGENET_SIZES = {"imagenet32": 32, "imagenet64": 64}  # image side of each ImageNet name
 VIDEO_SIZE = (64, 64)  # frame size of "video-folder" clips
 VIDEO_CLIP_LENGTH = 20  # frames per "video-folder" clip
@@ -101,6 +108,14 @@ class DataSetInfo:
 def names() -> tuple[str, ...]:
     """Every data set name."""
     return tuple(_DESCRIPTIONS)
+
+
+def splits(name: str) -> tuple[str, ...]:
+    """The evaluation splits of data set `name` (a `.npy` file has one: "test")."""
+    if _is_npy(name):
+        return ("test",)
+    _check(name)
+    return _SPLITS[name]
 
 
 def default_split(name: str) -> str:
@@ -143,7 +158,12 @@ def _frames(name: str, num_frames: int | None, default: int) -> int:
 
 
 def train_stream(
-    name: str, *, seed: int, root: str | Path | None = None, num_frames: int | None = None
+    name: str,
+    *,
+    seed: int,
+    root: str | Path | None = None,
+    num_frames: int | None = None,
+    holdout: bool = False,
 ) -> Stream:
     """The training stream of data set `name` (see the module table).
 
@@ -153,6 +173,9 @@ def train_stream(
         root: where the user's data live (required for cifar10, imagenet* and video-folder;
             for pacman, where its generated files are or will be made).
         num_frames: Moving MNIST frames per sequence, if not the name's default.
+        holdout: leave out what the "valid" split is made of (Moving MNIST: MNIST-train digits
+            50,000..59,999); the sets whose train split is already apart from their valid
+            split ignore it. What a sweep trains on.
     """
     if _is_npy(name):
         videos = from_file_layout(read_moving_mnist(name))
@@ -177,6 +200,8 @@ def train_stream(
         stochastic = name == "moving-mnist-stochastic"
         frames = _frames(name, num_frames, 15 if stochastic else 20)
         digits, _ = load_mnist("train", root)
+        if holdout:
+            digits = digits[:DYNAMIC_TRAIN_SIZE]
         return MovingMNISTStream(digits, seed=seed, num_frames=frames, stochastic=stochastic)
     if name == "pacman":
         return TensorStream(read_pacman_split(ensure_pacman_set(root), "train"), seed=seed)
@@ -214,6 +239,12 @@ def eval_set(
         stochastic = name == "moving-mnist-stochastic"
         frames = _frames(name, num_frames, 25 if stochastic else 20)
         count = limit if limit is not None else 10_000
+        if split == "valid":
+            digits = load_mnist("train", root)[0][DYNAMIC_TRAIN_SIZE:]
+            generator = MovingMNIST(
+                digits, seed=VALID_SET_SEED, num_frames=frames, stochastic=stochastic
+            )
+            return generator.sequences(np.arange(count))
         return regenerate_test_set(count, stochastic=stochastic, num_frames=frames, root=root)
     _frames(name, num_frames, 0)  # rejects num_frames for sets that are not Moving MNIST
     if name == "binarized-mnist":

@@ -30,6 +30,7 @@ class Protocol(_Interface):
     """The interface; implementations are frozen dataclasses holding the protocol's settings."""
 
     name: str  # stored in every report
+    objective: tuple[str, str]  # (report key, "minimize" or "maximize"): what a sweep optimises
 
     def evaluate(
         self,

@@ -30,6 +30,7 @@ class VideoFVD:
     frames: int = 16
     samples: int = 256
     name: str = "fvd"
+    objective: tuple[str, str] = ("fvd", "minimize")  # what a sweep optimises
 
     def evaluate(
         self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed

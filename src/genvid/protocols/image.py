@@ -27,6 +27,7 @@ class ImageNLL:
     paper: dict[str, float] | None = None  # e.g. {"nats_per_image": 81.30}
     paper_data: str = ""  # the data set the paper's figure is for
     name: str = "image-nll"
+    objective: tuple[str, str] = ("nll_nats", "minimize")  # what a sweep optimises
 
     def evaluate(
         self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed

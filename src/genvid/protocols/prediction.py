@@ -44,6 +44,7 @@ class FramePrediction:
     paper: dict[str, dict[str, float]] | None = None
     paper_data: str = "moving-mnist-stochastic"
     name: str = "frame-prediction"
+    objective: tuple[str, str] = ("ssim", "maximize")  # what a sweep optimises
 
     def evaluate(
         self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed

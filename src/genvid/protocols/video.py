@@ -39,6 +39,7 @@ class VideoNLL:
     paper: dict[str, float] | None = None
     paper_data: str = "moving-mnist"
     name: str = "video-nll"
+    objective: tuple[str, str] = ("nll_nats_per_frame", "minimize")  # what a sweep optimises
 
     def evaluate(
         self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed

@@ -25,18 +25,28 @@ class RunInUseError(ValueError):
 @contextmanager
 def hold_run_lock(run_dir: Path) -> Iterator[None]:
     """Hold RUN/.lock until the block ends; raise `RunInUseError` at once if another has it."""
+    with hold_lock(Path(run_dir) / LOCK, what=str(run_dir), hint="choose another --out"):
+        yield
+
+
+@contextmanager
+def hold_lock(path: Path, *, what: str, hint: str) -> Iterator[None]:
+    """Hold an flock on `path` (created if missing) until the block ends.
+
+    Raises `RunInUseError` ("{what} is in use by {holder}; wait for it to finish or {hint}")
+    at once if another open file holds it, this process's included.
+    """
     try:
         import fcntl
     except ImportError:  # Windows: no flock; runs there are not protected
         yield
         return
-    path = Path(run_dir) / LOCK
     try:
         handle = open(path, "a+")  # noqa: SIM115 (held open for the whole block)
     except FileNotFoundError:
-        raise FileNotFoundError(f"run directory {run_dir} does not exist") from None
+        raise FileNotFoundError(f"directory {path.parent} does not exist") from None
     except OSError as err:
-        raise ValueError(f"cannot train in {run_dir}: {err.strerror}") from None
+        raise ValueError(f"cannot lock {path}: {err.strerror}") from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -44,7 +54,7 @@ def hold_run_lock(run_dir: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise RunInUseError(
-                f"{run_dir} is in use by {holder}; wait for it to finish or choose another --out"
+                f"{what} is in use by {holder}; wait for it to finish or {hint}"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -54,3 +64,21 @@ def hold_run_lock(run_dir: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()  # closing the descriptor releases the lock
+
+
+def is_held(path: Path) -> bool:
+    """Whether a live process holds the flock on `path` (False if the file does not exist)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        handle = open(path)  # noqa: SIM115
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False

@@ -62,7 +62,7 @@ class CheckpointWriteError(OSError):
 class FitResult:
     """What a call to `fit` achieved."""
 
-    step: int  # completed updates of the run (config.steps when it finished)
+    step: int  # completed updates of the run (config.steps when it finished, or stop_at)
     loss: float  # loss of the last update, averaged over ranks
     wall_time_s: float  # seconds spent in this call
     examples_per_s: float  # global examples trained per second in this call
@@ -78,6 +78,7 @@ def fit(
     sample_fn: Callable[[nn.Module], Tensor] | None = None,
     resume: bool = False,
     update: Update | None = None,
+    stop_at: int | None = None,
 ) -> FitResult:
     """Train `model` on `stream` for `config.steps` updates, checkpointing into `run_dir`.
 
@@ -95,6 +96,9 @@ def fit(
             no checkpoint yet); a fresh run refuses a directory that holds a checkpoint.
         update: what one step does (default `LikelihoodUpdate()`: the model's "loss", one
             optimiser built from `config`).
+        stop_at: stop after this many updates of the run (checkpointing there) instead of
+            `config.steps`; a later `resume` continues exactly as if never stopped (the
+            schedule stays keyed by `config.steps`). What a sweep's rungs use.
 
     Returns:
         A `FitResult`. Raises `NonFiniteLossError` when the loss turns NaN or infinite, and
@@ -110,7 +114,12 @@ def fit(
     try:
         with _own_run_dir(ctx, Path(run_dir), resume):
             update = update or LikelihoodUpdate()
-            return _fit(ctx, model, stream, config, Path(run_dir), spec, sample_fn, resume, update)
+            end = config.steps if stop_at is None else stop_at
+            if not 0 < end <= config.steps:
+                raise ValueError(f"stop_at must be in 1..{config.steps}, got {stop_at}")
+            return _fit(
+                ctx, model, stream, config, Path(run_dir), spec, sample_fn, resume, update, end
+            )
     finally:
         distributed.teardown(ctx)
 
@@ -143,6 +152,7 @@ def _fit(
     sample_fn: Callable[[nn.Module], Tensor] | None,
     resume: bool,
     update: Update,
+    end: int,
 ) -> FitResult:
     if config.batch_size % ctx.world_size:
         raise ValueError(
@@ -162,8 +172,8 @@ def _fit(
     if resume and has_checkpoint(run_dir):
         checkpoint = load_checkpoint(run_dir, model, optimizers, schedulers, update)
         start, loss = checkpoint.step, checkpoint.loss
-        if start > config.steps:
-            raise ValueError(f"{run_dir} has done {start} updates already; steps={config.steps}")
+        if start > end:
+            raise ValueError(f"{run_dir} has done {start} updates already; steps={end}")
         for scheduler in schedulers.values():
             sync_lr(scheduler, start)
         # Exact only in a world of the same size; extra ranks keep their fresh seed + rank.
@@ -188,7 +198,7 @@ def _fit(
     started = tick = time.perf_counter()
     tick_step = start
     try:
-        for step in range(start, config.steps):
+        for step in range(start, end):
             batch = _to_device(
                 stream.batch(step, config.batch_size, ctx.rank, ctx.world_size),
                 ctx,
@@ -218,8 +228,8 @@ def _fit(
             done = step + 1
             if monitor is not None:
                 monitor.update()
-            log_now = done % config.log_every == 0 or done == config.steps
-            save_now = done % config.checkpoint_every == 0 or done == config.steps
+            log_now = done % config.log_every == 0 or done == end
+            save_now = done % config.checkpoint_every == 0 or done == end
             if log_now or save_now:  # collective: every rank takes the same branch
                 scalars = _mean_over_ranks(ctx, metrics)
                 loss = scalars["loss"]
@@ -241,8 +251,8 @@ def _fit(
         if monitor is not None:
             monitor.close()
     wall = time.perf_counter() - started
-    examples = (config.steps - start) * config.batch_size
-    return FitResult(config.steps, loss, wall, examples / wall if examples else 0.0)
+    examples = (end - start) * config.batch_size
+    return FitResult(end, loss, wall, examples / wall if examples else 0.0)
 
 
 def _lr_scalars(lrs: dict[str, float]) -> dict[str, float]:

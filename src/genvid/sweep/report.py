@@ -1,0 +1,82 @@
+"""`genvid sweep-report DIR`: the best trial, a table of trials, and Optuna's plots as PNGs."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from genvid.atomic import prepare_output
+from genvid.sweep.study import STUDY, _show, _storage, summary
+
+PLOTS = ("history", "importances", "slice")
+
+
+def sweep_report(out: str | Path, *, storage: str | None = None) -> tuple[list[str], list[Path]]:
+    """Summary and table lines of the study in `out`, and the plots written to `out/report`."""
+    import optuna
+
+    out = Path(out)
+    url = storage or f"sqlite:///{out.resolve() / 'study.db'}"
+    if storage is None and not (out / "study.db").is_file():
+        raise FileNotFoundError(f"{out / 'study.db'} not found: not a sweep directory")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=STUDY, storage=_storage(url))
+    except KeyError:
+        raise ValueError(f"{url} holds no genvid sweep") from None
+    lines = [*summary(study), "", *trial_table(study)]
+    return lines, _plots(study, out / "report")
+
+
+def trial_table(study: Any) -> list[str]:
+    """One markdown row per trial: number, state, value, last rung step, parameters."""
+    names = sorted({name for t in study.get_trials(deepcopy=False) for name in t.params})
+    lines = [
+        "| trial | state | value | rung | " + " | ".join(names) + " |",
+        "|---:|---|---:|---:|" + "---:|" * len(names),
+    ]
+    for t in study.get_trials(deepcopy=False):
+        value = (
+            t.value
+            if t.value is not None
+            else (
+                t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
+            )
+        )
+        rung = max(t.intermediate_values) if t.intermediate_values else "-"
+        cells = [str(t.number), t.state.name.lower(), _show(value) if value is not None else "-"]
+        cells += [str(rung), *(_show(t.params[n]) if n in t.params else "-" for n in names)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _plots(study: Any, folder: Path) -> list[Path]:
+    """Optimisation history, parameter importances and slice plot, where the study has enough
+    finished trials for each (importances need two)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as optuna_plots
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    makers = {
+        "history": (1, optuna_plots.plot_optimization_history),
+        "importances": (2, optuna_plots.plot_param_importances),
+        "slice": (1, optuna_plots.plot_slice),
+    }
+    written = []
+    for name, (needed, make) in makers.items():
+        if len(done) < needed:
+            continue
+        path = folder / f"{name}.png"
+        prepare_output(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # optuna marks its matplotlib plots experimental
+            axes = make(study)
+        figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(figure)
+        written.append(path)
+    return written

@@ -1,0 +1,274 @@
+"""`genvid sweep`: an Optuna study whose trials are ordinary run directories.
+
+Each trial is a normal run (`DIR/trials/NNNN`: config, checkpoints, TensorBoard) made by the
+one `fit`, trained on data that leave out the validation split (`holdout`) and judged by its
+preset's own evaluator on the **validation** split, never the test split. Training stops at
+`rungs` evenly spaced steps (`fit(stop_at=...)`, exact: a stopped and resumed run equals an
+uninterrupted one); each rung's figure is reported to Optuna, whose pruner (median by default)
+stops a trial worse than the median of earlier trials at that rung.
+
+The study lives in a database (`sqlite:///DIR/study.db` by default; any URL Optuna supports,
+e.g. PostgreSQL for machines sharing one study). `trials` is the number of finished trials
+(complete or pruned) the study should hold: running the command again runs only what is
+missing. A worker holds `DIR/trials/.NNNN.lock` for its trial's whole life; a trial left
+"running" by a killed process (its lock free) is marked failed on the next start and never
+counts as a result. Workers (`--workers K` processes, or several `genvid sweep` commands on
+one storage) share the study; each trial's number names its directory, so they never clash.
+Two workers may both start a trial when one is missing, so a parallel sweep can end with up to
+K - 1 trials more than asked.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from genvid import data as gdata
+from genvid import runs
+from genvid.evaluate import NonFiniteResultError
+from genvid.presets import get_preset, protocol
+from genvid.sweep.space import SearchSpace
+from genvid.train.lock import hold_lock, is_held
+from genvid.train.update import NonFiniteLossError
+
+STUDY = "genvid"  # the study's name in its storage
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Everything that defines a sweep; stored in the study and checked on every restart."""
+
+    preset: str
+    space: SearchSpace
+    trials: int  # finished trials the study should hold
+    budget_steps: int  # training steps of every trial
+    rungs: int = 4  # evaluations per trial (at budget * k / rungs), reported to the pruner
+    train: dict[str, Any] | None = None  # fixed training options (batch size, precision, ...)
+    data: str | None = None  # None: the preset's
+    root: str | None = None
+    valid_limit: int | None = None  # validation examples per evaluation (None: the split)
+    samples: int | None = None  # sampled evaluators (SVG best of N, FVD clips)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("trials", "budget_steps", "rungs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.rungs > self.budget_steps:
+            raise ValueError(f"--rungs {self.rungs} exceeds --budget-steps {self.budget_steps}")
+        if "valid" not in gdata.splits(self.data_name):
+            raise ValueError(
+                f"a sweep is judged on a validation split, and {self.data_name} has none "
+                f"(splits: {', '.join(gdata.splits(self.data_name))}); it never reads the test "
+                "split"
+            )
+
+    @property
+    def data_name(self) -> str:
+        return self.data or get_preset(self.preset).data
+
+    def definition(self) -> dict[str, Any]:
+        stored = asdict(self)
+        stored["space"] = self.space.describe()
+        stored.pop("trials")  # asking for more trials continues the same study
+        return json.loads(json.dumps(stored))
+
+    def rung_steps(self) -> list[int]:
+        return sorted(
+            {max(1, self.budget_steps * k // self.rungs) for k in range(1, self.rungs + 1)}
+        )
+
+
+def run_sweep(
+    sweep: Sweep, out: str | Path, *, storage: str | None = None, workers: int = 1
+) -> list[str]:
+    """Run the sweep into `out` until the study holds `sweep.trials` finished trials; return
+    lines that summarise the study."""
+    import optuna
+
+    out = Path(out)
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    (out / "trials").mkdir(parents=True, exist_ok=True)
+    url = storage or f"sqlite:///{out.resolve() / 'study.db'}"
+    study = _open_study(sweep, url)
+    _fail_abandoned_trials(study, out)
+    if workers == 1:
+        _work(sweep, out, url, 0)
+    else:
+        context = multiprocessing.get_context("spawn")
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        processes = [
+            context.Process(target=_work, args=(sweep, out, url, k, threads))
+            for k in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        failed = [p.exitcode for p in processes if p.exitcode]
+        if failed:
+            raise RuntimeError(f"{len(failed)} sweep worker(s) failed (exit codes {failed})")
+    study = optuna.load_study(study_name=STUDY, storage=_storage(url))
+    return summary(study)
+
+
+def _storage(url: str):  # noqa: ANN202 (an optuna storage)
+    import optuna
+
+    kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def _open_study(sweep: Sweep, url: str):  # noqa: ANN202 (an optuna.Study)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _, direction = protocol(sweep.preset, **sweep.space.fixed).objective
+    study = optuna.create_study(
+        study_name=STUDY,
+        storage=_storage(url),
+        load_if_exists=True,
+        direction=direction,
+        sampler=optuna.samplers.TPESampler(seed=sweep.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+    )
+    stored = study.user_attrs.get("definition")
+    if stored is None:
+        study.set_user_attr("definition", sweep.definition())
+    elif stored != sweep.definition():
+        difference = _first_difference(stored, sweep.definition())
+        raise ValueError(
+            f"the study in {url} was defined differently ({difference}); use another --out or "
+            "the same options"
+        )
+    return study
+
+
+def _first_difference(old: dict, new: dict) -> str:
+    key = next(k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
+    return f"{key}: {old.get(key)!r} then, {new.get(key)!r} now"
+
+
+def _fail_abandoned_trials(study, out: Path) -> None:  # noqa: ANN001
+    """Mark failed every "running" trial whose lock no process holds (its worker died)."""
+    import optuna
+
+    storage = study._storage  # the study's own storage object, the one API to set a state
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if not is_held(_lock_path(out, trial.number)):
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+
+
+def _lock_path(out: Path, number: int) -> Path:
+    return out / "trials" / f".{number:04d}.lock"
+
+
+def _work(sweep: Sweep, out: Path, url: str, worker: int, threads: int | None = None) -> None:
+    """One worker: start trials until the study holds enough finished (or running) ones."""
+    import optuna
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(
+        study_name=STUDY,
+        storage=_storage(url),
+        sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+    )
+    failures = 0
+    while True:
+        states = [t.state.name for t in study.get_trials(deepcopy=False)]
+        if sum(s in FINISHED or s == "RUNNING" for s in states) >= sweep.trials:
+            return
+        trial = study.ask()
+        try:
+            value = _run_trial(sweep, out, trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except (NonFiniteLossError, NonFiniteResultError) as err:  # a diverged trial
+            trial.set_user_attr("error", str(err))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            failures += 1
+            if failures >= sweep.trials:
+                raise RuntimeError(f"{failures} trials failed; the last: {err}") from None
+        except BaseException:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        else:
+            study.tell(trial, value)
+
+
+def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an optuna.Trial)
+    """Train the trial's run rung by rung, evaluating on the validation split after each."""
+    import optuna
+
+    values = {param.name: param.suggest(trial) for param in sweep.space.params}
+    model_overrides, train_overrides = sweep.space.split(values)
+    run_dir = out / "trials" / f"{trial.number:04d}"
+    trial.set_user_attr("run_dir", str(run_dir))
+    key, _ = protocol(sweep.preset, **model_overrides).objective
+    options = {
+        **(sweep.train or {}),
+        **train_overrides,
+        "steps": sweep.budget_steps,
+        "seed": sweep.seed,
+        "checkpoint_every": sweep.budget_steps,
+    }
+    value = float("nan")
+    with hold_lock(_lock_path(out, trial.number), what=f"trial {trial.number}", hint="a new --out"):
+        for rung, stop in enumerate(sweep.rung_steps()):
+            if rung == 0:
+                runs.start_run(
+                    sweep.preset,
+                    model_overrides,
+                    sweep.data,
+                    sweep.root,
+                    run_dir,
+                    options,
+                    holdout=True,
+                    stop_at=stop,
+                )
+            else:
+                runs.resume_run(run_dir, {}, stop_at=stop)
+            report, _, _ = runs.evaluate_run(
+                run_dir,
+                split="valid",
+                limit=sweep.valid_limit,
+                samples=sweep.samples,
+                seed=sweep.seed,
+                out=run_dir / f"eval-valid-step{stop}.json",
+            )
+            value = float(report[key])
+            trial.report(value, stop)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+    return value
+
+
+def summary(study) -> list[str]:  # noqa: ANN001 (an optuna.Study)
+    """The best trial and how many trials ended in each state."""
+    trials = study.get_trials(deepcopy=False)
+    counts = {}
+    for trial in trials:
+        counts[trial.state.name.lower()] = counts.get(trial.state.name.lower(), 0) + 1
+    lines = ["trials: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))]
+    completed = [t for t in trials if t.state.name == "COMPLETE"]
+    if completed:
+        best = study.best_trial
+        lines.append(
+            f"best: trial {best.number} ({best.user_attrs.get('run_dir')}): {best.value:.4f}"
+        )
+        lines.append("  " + ", ".join(f"{k}={_show(v)}" for k, v in best.params.items()))
+    return lines
+
+
+def _show(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
