@@ -166,6 +166,50 @@ def test_checkpointed_activations_give_the_plain_loss_and_gradients():
         torch.testing.assert_close(a.grad, b.grad, msg=name)
 
 
+def _truncated_reference(model, batch, given, window, context_grad):
+    """The full graph, written out step by step, with the state detached where the training
+    options say: entering the scored frames (context_grad=False) and every `window` frames."""
+    zero, state = model._initial(batch)
+    previous = torch.cat([zero[:, None], batch[:, :-1]], dim=1)
+    outputs = []
+    for t in range(batch.shape[1]):
+        cut = (t == given and not context_grad) or (
+            window and t > given and (t - given) % window == 0
+        )
+        if cut:
+            state = (state[0].detach(), state[1].detach())
+        state = model._advance(previous[:, t], *state)
+        if t >= given:
+            outputs.append(state[0])
+    scored = batch[:, given:]
+    params = model.decode(torch.stack(outputs, 1).flatten(0, 1), scored.flatten(0, 1))
+    return model.likelihood.nll(params, scored.flatten(0, 1)).sum(dim=(1, 2, 3)).mean()
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+@pytest.mark.parametrize(("context_grad", "window"), [(False, 0), (True, 2), (False, 2)])
+def test_truncated_backpropagation_equals_the_full_graph_detached_there(
+    context_grad, window, checkpointed
+):
+    given = 3
+    options = dict(train_context_frames=given, context_grad=context_grad, window=window)
+    model = _tiny(dilation=False, checkpoint_activations=checkpointed, **options).train()
+    batch = torch.randint(0, 256, (2, 8, 1, 4, 4), dtype=torch.uint8)
+    loss = model(batch)["loss"]
+    grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    expected = _truncated_reference(model, batch, given, window, context_grad)
+    expected_grads = torch.autograd.grad(expected, list(model.parameters()), allow_unused=True)
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=0)
+    for (name, _), got, want in zip(model.named_parameters(), grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12, msg=name)
+    full = _tiny(dilation=False, train_context_frames=given).train()
+    full.load_state_dict(model.state_dict())
+    full_loss = full(batch)["loss"]
+    torch.testing.assert_close(loss, full_loss, rtol=1e-12, atol=0)  # the same loss
+    full_grads = torch.autograd.grad(full_loss, list(full.parameters()))
+    assert any(not torch.allclose(a, b) for a, b in zip(grads, full_grads, strict=True))
+
+
 def test_soft_bernoulli_loss_equals_the_data_entropy_when_predictions_equal_targets():
     videos = genvid.data.regenerate_test_set(3)  # (3, 20, 1, 64, 64)
     p = videos[:, 10:].double() / 255

@@ -26,6 +26,10 @@ Deviations:
   the first), not frame 0 given nothing.
 - `checkpoint_activations` recomputes each time step (encoder + ConvLSTM step, and decoder)
   in the backward pass (`torch.utils.checkpoint`) instead of truncating backpropagation.
+- Truncated backpropagation, for long videos: `context_grad=False` runs the given frames'
+  steps without gradients (the state entering the scored window is a constant), `window=K`
+  detaches the ConvLSTM state every K scored frames. Both change only gradients, never the
+  loss; neither is in the paper.
 """
 
 from __future__ import annotations
@@ -62,13 +66,19 @@ class VPNConfig:
     lstm_kernel_size: int = 3  # both ConvLSTM convolutions
     train_context_frames: int = 1  # leading frames of a training batch given, not scored
     checkpoint_activations: bool = False  # recompute each time step in backward (memory)
+    # Truncated backpropagation (training only; the NLL computed is the same):
+    context_grad: bool = True  # False: the given frames' encoder and ConvLSTM steps run
+    #   without gradients (the TensorFlow reimplementation's warm-up); less work and memory,
+    #   but the encoder and ConvLSTM learn only from steps inside the scored window
+    window: int = 0  # > 0: cut the gradient through the ConvLSTM state every `window` scored
+    #   frames (state carried, detached); dependencies longer than a window are not learned
 
     def __post_init__(self) -> None:
         check_config(
             self,
             at_least={
                 **dict.fromkeys(("hidden_channels", "lstm_channels", "decoder_blocks"), 1),
-                **dict.fromkeys(("encoder_blocks", "train_context_frames"), 0),
+                **dict.fromkeys(("encoder_blocks", "train_context_frames", "window"), 0),
             },
             odd=("kernel_size", "first_kernel_size", "lstm_kernel_size"),
         )
@@ -175,17 +185,32 @@ class VideoPixelNetwork(LikelihoodModel):
         """ConvLSTM output conditioning each frame of `x`. Shape: `[B, T, L, H, W]`."""
         video = self._video(x, context)
         b, frames = video.shape[:2]
+        given = frames - x.shape[1]
         zero, state = self._initial(video)
         previous = torch.cat([zero[:, None], video[:, :-1]], dim=1)  # frame t reads frame t-1
-        gates = self.lstm.input_gates(self.encode(previous.flatten(0, 1)))  # (B*T, 4L, H, W)
+        warm = 0 if self.config.context_grad else given  # steps run without gradients
+        if warm:
+            with torch.no_grad():
+                gates = self.lstm.input_gates(self.encode(previous[:, :warm].flatten(0, 1)))
+                for gates_t in gates.unflatten(0, (b, warm)).unbind(1):
+                    state = self.lstm.step(gates_t, state)
+        gates = self.lstm.input_gates(self.encode(previous[:, warm:].flatten(0, 1)))
         # unbind, not gates[:, t]: the backward of T selects would fill T full-size zero
         # tensors, one per step; unbind's backward stacks the T gradients once.
         outputs = []
-        for t, gates_t in enumerate(gates.unflatten(0, (b, frames)).unbind(1)):
+        for t, gates_t in enumerate(gates.unflatten(0, (b, frames - warm)).unbind(1), warm):
+            state = self._cut(state, t, given)
             state = self.lstm.step(gates_t, state)
-            if t >= frames - x.shape[1]:
+            if t >= given:
                 outputs.append(state[0])
         return torch.stack(outputs, dim=1)
+
+    def _cut(self, state: State, t: int, given: int) -> State:
+        """The state entering step `t`, detached where a truncation window starts."""
+        window = self.config.window
+        if window and t > given and (t - given) % window == 0:
+            return state[0].detach(), state[1].detach()
+        return state
 
     def params(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Distribution parameters of every value of `x` given `context` (or a zero frame).
@@ -211,7 +236,12 @@ class VideoPixelNetwork(LikelihoodModel):
         previous, state = self._initial(video)
         nats = []
         for t in range(video.shape[1]):
-            state = checkpoint(self._advance, previous, *state, use_reentrant=False)
+            if t < given and not self.config.context_grad:
+                with torch.no_grad():
+                    state = self._advance(previous, *state)
+            else:
+                state = self._cut(state, t, given)
+                state = checkpoint(self._advance, previous, *state, use_reentrant=False)
             if t >= given:
                 nats.append(checkpoint(self._frame_nll, state[0], video[:, t], use_reentrant=False))
             previous = video[:, t]
