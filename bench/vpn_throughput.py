@@ -7,7 +7,9 @@ resident memory of that process; the convolution and matmul work of one step (co
 `torch.utils.flop_counter` at batch 1, times the batch) and the rate it was done at. Ways:
 bf16 autocast; bf16 with channels_last weights and `torch.compile` (what `genvid train
 --precision bf16 --channels-last --compile` does); bf16 with `checkpoint_activations`; fp32,
-plain and checkpointed. A row whose process the kernel kills for memory says so.
+plain and checkpointed; and the TensorFlow reimplementation's equal work ("10+10-nograd": 10
+context frames without gradients, 10 scored) in fp32, bf16 and compiled bf16, beside 10+10 with
+the context in the graph. A row whose process the kernel kills for memory says so.
 Table 2: activations autograd saves for backward at batch 16, 20 frames of 64x64, plain and
 checkpointed, for every preset including vpn-full (too large to train here): counted with
 saved-tensor hooks on small steps (`--memory-size`) and scaled linearly.
@@ -37,12 +39,20 @@ import genvid
 from genvid.allocator import keep_freed_memory
 
 TARGET = (16, 20, 64, 64)  # batch, frames, height, width of the activation estimate
-WAYS = {  # name: (autocast bf16, channels_last + compile, checkpoint_activations)
-    "bf16": (True, False, False),
-    "bf16-compiled": (True, True, False),
-    "bf16-checkpointed": (True, False, True),
-    "fp32": (False, False, False),
-    "fp32-checkpointed": (False, False, True),
+# The TensorFlow reimplementation's work per sequence: 10 context frames read without
+# gradients, the last 10 scored (`--set train_context_frames=10 --set context_grad=false`).
+EQUAL_WORK = {"train_context_frames": 10, "context_grad": False}
+WITH_CONTEXT_GRAD = {"train_context_frames": 10}  # the same frames scored, context in the graph
+WAYS = {  # name: (autocast bf16, channels_last + compile, model config overrides)
+    "bf16": (True, False, {}),
+    "bf16-compiled": (True, True, {}),
+    "bf16-checkpointed": (True, False, {"checkpoint_activations": True}),
+    "fp32": (False, False, {}),
+    "fp32-checkpointed": (False, False, {"checkpoint_activations": True}),
+    "fp32-10+10": (False, False, WITH_CONTEXT_GRAD),
+    "fp32-10+10-nograd": (False, False, EQUAL_WORK),
+    "bf16-10+10-nograd": (True, False, EQUAL_WORK),
+    "bf16-compiled-10+10-nograd": (True, True, EQUAL_WORK),
 }
 
 
@@ -62,8 +72,8 @@ def _training_step(model, net, optimiser, video, bf16: bool) -> None:
 def train_row(preset: str, way: str, batch: int, frames: int, size: int, steps: int) -> tuple:
     """In a fresh process: (sequences/s, peak RSS in GiB, TFLOP per step, TFLOP/s)."""
     keep_freed_memory()
-    bf16, compiled, checkpointed = WAYS[way]
-    model = genvid.create(preset, checkpoint_activations=checkpointed)
+    bf16, compiled, overrides = WAYS[way]
+    model = genvid.create(preset, **overrides)
     with FlopCounterMode(display=False) as counter:  # batch 1, plain fp32 step
         model(_video(1, frames, size))["loss"].backward()
     tflop = counter.get_total_flops() * batch / 1e12
