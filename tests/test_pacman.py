@@ -239,3 +239,17 @@ def test_missing_rom(monkeypatch):
     monkeypatch.setattr(roms, "get_rom_path", damaged)
     with pytest.raises(FileNotFoundError, match="missing or damaged: The hash .* expected!$"):
         pacman.rom_path()
+
+
+def test_genvid_data_pacman_writes_a_set_from_the_command_line(tmp_path):
+    pytest.importorskip("ale_py")
+    from click.testing import CliRunner
+
+    from genvid.cli import cli
+
+    out = tmp_path / "pacman"
+    args = ["data", "pacman", "--root", str(out), "--train-clips", "2", "--test-clips", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert read_pacman_split(out, "train").shape == (2, 20, 3, 64, 64)
+    assert read_pacman_split(out, "test").shape == (1, 20, 3, 64, 64)

@@ -320,6 +320,22 @@ def moving_mnist(out, sequences, seed, stochastic) -> None:
     click.echo(gdata.write_regenerated_test_set(out, sequences, seed=seed, stochastic=stochastic))
 
 
+@data.command("pacman", context_settings=CONTEXT)
+@click.option(
+    "--root", type=click.Path(), help="Output directory (default: the cache the registry reads)."
+)
+@click.option("--train-clips", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--test-clips", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the policy.")
+def pacman(root, train_clips, test_clips, seed) -> None:
+    """Render genvid's own Ms. Pac-Man clips (20x3x64x64) from ale-py's ROM, once, before a
+    multi-process run (a run makes the default set on first use otherwise)."""
+    from genvid.data.pacman import default_root, write_pacman_set
+
+    out = Path(root) if root else default_root()
+    click.echo(write_pacman_set(out, train_clips=train_clips, test_clips=test_clips, seed=seed))
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("preset")
 @click.option("--trials", type=int, required=True, help="Finished trials the study should hold.")
