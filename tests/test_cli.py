@@ -79,6 +79,29 @@ def test_sample_writes_a_grid(trained_run, tmp_path, capsys):
         assert image.size == (2 * 6 + 3 * 2, 2 * 5 + 3 * 2)  # 2 x 2 tiles, 2-pixel padding
 
 
+def test_sample_completes_given_images_at_a_temperature(trained_run, tmp_path, capsys):
+    digits = (np.random.default_rng(0).random((3, 6, 8)) < 0.3).astype(np.uint8)
+    np.save(tmp_path / "digits.npy", digits)
+    out_file = tmp_path / "done.png"
+    argv = ["sample", str(trained_run), "--complete", str(tmp_path / "digits.npy")]
+    code, _, err = run(
+        [*argv, "--mask", "top-half", "--temperature", "0.7", "--out", str(out_file)], capsys
+    )
+    assert code == 0, err
+    with Image.open(out_file) as image:
+        assert image.size == (3 * 8 + 4 * 2, 2 * 6 + 3 * 2)  # given row, completed row
+        grid = np.array(image)
+    completed = grid[6 + 2 * 2 : 6 + 2 * 2 + 3, 2:10] > 0  # top half of the first completion
+    np.testing.assert_array_equal(completed, digits[0, :3] > 0)
+    np.save(tmp_path / "mask.npy", np.ones((5, 5), np.uint8))
+    code, _, err = run(
+        [*argv, "--mask", str(tmp_path / "mask.npy"), "--out", str(out_file)], capsys
+    )
+    assert code == 1 and "wants top-half or a 0/1 array [6, 8]" in err
+    code, _, err = run([*argv, "--out", str(out_file)], capsys)
+    assert code == 1 and "--complete FILE.npy and --mask go together" in err
+
+
 def test_data_moving_mnist_writes_the_standard_layout(tmp_path, capsys):
     out_file = tmp_path / "mm.npy"
     code, out, err = run(

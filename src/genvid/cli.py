@@ -268,8 +268,25 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
 )
 @click.option("--naive", is_flag=True, help="Use the naive reference sampler (same draws).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-def sample(run, out, count, seed, size, steps, naive, device) -> None:
-    """Draw samples from RUN: an image grid, or continued test videos (GIF or grid)."""
+@click.option(
+    "--temperature",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Autoregressive models: divide the logits by this (1 draws from the model exactly).",
+)
+@click.option(
+    "--complete",
+    type=click.Path(),
+    help="Image models: a .npy of uint8 images [N, C, H, W] (or [N, H, W]) to complete.",
+)
+@click.option("--mask", help="With --complete: top-half, or a .npy 0/1 [H, W] of given pixels.")
+def sample(run, out, count, seed, size, steps, naive, device, temperature, complete, mask) -> None:
+    """Draw samples from RUN: an image grid, or continued test videos (GIF or grid).
+
+    Completion: genvid sample RUN --complete digits.npy --mask top-half --out done.png keeps
+    the top half of each image and draws the rest given it (given images in the first row).
+    """
     path = runs.sample_run(
         Path(run),
         Path(out),
@@ -279,6 +296,9 @@ def sample(run, out, count, seed, size, steps, naive, device) -> None:
         steps=steps,
         fast=not naive,
         device=device,
+        temperature=temperature,
+        complete=Path(complete) if complete else None,
+        mask=mask,
     )
     click.echo(f"wrote {path}")
 

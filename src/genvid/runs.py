@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genvid import data as gdata
@@ -302,9 +303,21 @@ def sample_run(
     steps: int | None = None,
     fast: bool = True,
     device: str = "auto",
+    temperature: float = 1.0,
+    complete: Path | None = None,
+    mask: str | None = None,
 ) -> Path:
     """Draw samples from the run's model as its preset's protocol says and write them to `out`
-    (image models: a PNG grid; video models: continued test videos, GIF or PNG grid)."""
+    (image models: a PNG grid; video models: continued test videos, GIF or PNG grid).
+
+    `temperature` divides an autoregressive model's logits; `complete` (a `.npy` of uint8
+    images `[N, C, H, W]` or `[N, H, W]`) with `mask` ("top-half" or a `.npy` bool `[H, W]`)
+    keeps those pixels and draws the rest of each image."""
+    if not temperature > 0:
+        raise ValueError(f"--temperature must be > 0, got {temperature}")
+    if (complete is None) != (mask is None):
+        raise ValueError("--complete FILE.npy and --mask go together")
+    images, given = _completion(complete, mask) if complete is not None else (None, None)
     if out.suffix.lower() not in (".png", ".gif"):
         raise ValueError(f"--out must end in .png or .gif, got {out}")
     if count < 1:
@@ -320,6 +333,9 @@ def sample_run(
         size=shape,
         generator=torch.Generator(device=torch_device).manual_seed(seed),
         fast=fast,
+        temperature=temperature,
+        complete=images,
+        mask=given,
     )
 
     def test_videos(n: int) -> torch.Tensor:
@@ -327,6 +343,37 @@ def sample_run(
         return gdata.eval_set(name, gdata.default_split(name), root=spec["data"]["root"], limit=n)
 
     return _protocol(spec).sample(model, request, test_videos)
+
+
+def _completion(path: Path, mask: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images to complete (uint8 `[N, C, H, W]`) and the bool `[H, W]` of given pixels."""
+    images = _read_npy(path, "--complete")
+    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+        raise ValueError(
+            f"--complete {path}: wants uint8 images [N, C, H, W] or [N, H, W], got "
+            f"{images.dtype} {images.shape}"
+        )
+    images = torch.from_numpy(images if images.ndim == 4 else images[:, None].copy())
+    height, width = images.shape[-2:]
+    if mask == "top-half":
+        given = torch.zeros(height, width, dtype=torch.bool)
+        given[: height // 2] = True
+    else:
+        array = _read_npy(Path(mask), "--mask")
+        if array.shape != (height, width) or array.dtype.kind not in "biu":
+            raise ValueError(
+                f"--mask {mask}: wants top-half or a 0/1 array [{height}, {width}], got "
+                f"{array.dtype} {array.shape}"
+            )
+        given = torch.from_numpy(array != 0)
+    return images, given
+
+
+def _read_npy(path: Path, option: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as err:
+        raise ValueError(f"{option} {path} is not a readable .npy file: {err}") from None
 
 
 def plot_runs(sources: list[Path], out: Path) -> Path:

@@ -30,6 +30,8 @@ def sample_raster(
     progress: bool = False,
     start: Tensor | None = None,
     known: Tensor | None = None,
+    given: Tensor | None = None,
+    temperature: float = 1.0,
 ) -> Tensor:
     """Draw images value by value from a raster-causal model.
 
@@ -44,23 +46,41 @@ def sample_raster(
         start: uint8 `[n, C, H, W]` values to begin from (default zeros).
         known: bool `[H, W]`: pixels kept as in `start`, neither drawn nor asked for (a
             multi-scale model's conditioning pixels).
+        given: bool `[H, W]`: pixels kept as in `start` (completion): `params_at` is still
+            called there once, in raster order, so a cached sampler sees every pixel, but
+            nothing is drawn and no random number is used.
+        temperature: the logits (every likelihood's parameters) are divided by it before a
+            value is drawn; 1.0 draws from the model exactly, lower is more conservative.
 
     Returns:
         uint8 `[n, C, H, W]`.
     """
     n, channels, height, width = shape
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    for name, mask in (("known", known), ("given", given)):
+        if mask is not None and (mask.dtype != torch.bool or tuple(mask.shape) != (height, width)):
+            raise ValueError(f"{name} must be a bool mask [{height}, {width}]")
+    if given is not None and start is None:
+        raise ValueError("given pixels need their values in start")
     per_value = likelihood.params_per_value
     x = torch.zeros(shape, dtype=torch.uint8, device=device)
     if start is not None:
         x.copy_(start)
     skip = known.tolist() if known is not None else [[False] * width] * height
+    keep = given.tolist() if given is not None else [[False] * width] * height
     for i in tqdm(
         range(height), desc="sampling rows", disable=None if progress else True, leave=False
     ):
         for j in range(width):
             if skip[i][j]:
                 continue
+            if keep[i][j]:
+                params_at(x, i, j)  # a cached sampler computes its layers here
+                continue
             for c in range(channels):
                 params = params_at(x, i, j)[:, c * per_value : (c + 1) * per_value]
+                if temperature != 1.0:
+                    params = params / temperature
                 x[:, c, i, j] = likelihood.sample(params, generator)[:, 0]
     return x

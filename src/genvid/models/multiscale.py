@@ -118,20 +118,35 @@ class MultiScalePixelRNN(LikelihoodModel):
         generator: torch.Generator | None = None,
         fast: bool = True,
         progress: bool = False,
+        temperature: float = 1.0,
+        start: Tensor | None = None,
+        given: Tensor | None = None,
     ) -> Tensor:
         """Draw the s x s image, then the rest of the n x n image given it.
 
         `fast` picks the cached or naive sampler of both networks; the same draws either way.
+        Completion (`start` and its `given` mask `[H, W]`) applies to both stages: the small
+        image is the large one's every f-th pixel, so its given pixels are the mask's.
+        `temperature` divides the logits of both.
 
         Returns: uint8 `[n, C, H, W]`.
         """
         known = self._known(size, self.device)
         f = self.config.factor
         small = self.small.sample(
-            n, (size[0] // f, size[1] // f), generator=generator, fast=fast, progress=progress
+            n,
+            (size[0] // f, size[1] // f),
+            generator=generator,
+            fast=fast,
+            progress=progress,
+            temperature=temperature,
+            start=None if start is None else start[:, :, ::f, ::f],
+            given=None if given is None else given[::f, ::f],
         )
-        start = small.new_zeros(n, self.config.channels, *size)
-        start[:, :, ::f, ::f] = small
+        full = small.new_zeros(n, self.config.channels, *size)
+        if start is not None:
+            full.copy_(start)
+        full[:, :, ::f, ::f] = small
         with eval_mode(self):
             with torch.no_grad():
                 condition = self.condition(small)
@@ -142,6 +157,8 @@ class MultiScalePixelRNN(LikelihoodModel):
                 fast=fast,
                 progress=progress,
                 condition=condition,
-                start=start,
+                start=full,
                 known=known,
+                given=None if given is None else given.to(known.device) & ~known,
+                temperature=temperature,
             )

@@ -120,8 +120,15 @@ class PixelCNN(LikelihoodModel):
         generator: torch.Generator | None = None,
         fast: bool = True,
         progress: bool = False,
+        temperature: float = 1.0,
+        start: Tensor | None = None,
+        given: Tensor | None = None,
     ) -> Tensor:
         """Draw `n` images of `size`: cached (`fast`) or naive; the same draws either way.
+
+        `temperature` divides the logits (1.0: the model's distribution); completion keeps the
+        pixels of `start` (uint8 `[n, C, H, W]`) where `given` (bool `[H, W]`) is set and
+        draws the rest conditioned on them (`genvid.sampling.sample_raster`).
 
         Returns: uint8 `[n, C, H, W]`.
         """
@@ -137,4 +144,7 @@ class PixelCNN(LikelihoodModel):
                 device=self.device,
                 generator=generator,
                 progress=progress,
+                start=start,
+                given=given,
+                temperature=temperature,
             )

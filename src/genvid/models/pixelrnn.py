@@ -175,11 +175,15 @@ class PixelRNN(LikelihoodModel):
         condition: Tensor | None = None,
         start: Tensor | None = None,
         known: Tensor | None = None,
+        given: Tensor | None = None,
+        temperature: float = 1.0,
     ) -> Tensor:
         """Draw `n` images of `size`: cached (`fast`) or naive; the same draws either way.
 
         `condition`, `start` and `known` serve the multi-scale model: the conditioning map
         `[n, condition_channels, H, W]`, and pixels given in advance (`genvid.sampling`).
+        `given` (bool `[H, W]`) keeps those pixels of `start` and draws the rest conditioned
+        on them (completion); `temperature` divides the logits (1.0: exact).
 
         Returns: uint8 `[n, C, H, W]`.
         """
@@ -198,4 +202,6 @@ class PixelRNN(LikelihoodModel):
                     progress=progress,
                     start=start,
                     known=known,
+                    given=given,
+                    temperature=temperature,
                 )

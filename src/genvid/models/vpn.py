@@ -286,11 +286,17 @@ class VideoPixelNetwork(LikelihoodModel):
         return params_at
 
     def _sample_frame(
-        self, lstm_out: Tensor, generator: torch.Generator | None, fast: bool, progress: bool
+        self,
+        lstm_out: Tensor,
+        generator: torch.Generator | None,
+        fast: bool,
+        progress: bool,
+        temperature: float = 1.0,
     ) -> Tensor:
         condition = self.condition(lstm_out)  # (B, 2c, H, W), fixed for the whole frame
         if self.config.baseline:  # every value independent given the past: one pass
-            return self.likelihood.sample(self._decode_conditioned(condition, None), generator)
+            logits = self._decode_conditioned(condition, None) / temperature
+            return self.likelihood.sample(logits, generator)
         if fast:
             params_at = self._cached_params_at(condition)
         else:
@@ -304,6 +310,7 @@ class VideoPixelNetwork(LikelihoodModel):
             device=condition.device,
             generator=generator,
             progress=progress,
+            temperature=temperature,
         )
 
     @torch.no_grad()
@@ -317,10 +324,11 @@ class VideoPixelNetwork(LikelihoodModel):
         generator: torch.Generator | None = None,
         fast: bool = True,
         progress: bool = False,
+        temperature: float = 1.0,
     ) -> Tensor:
         """Continue `context` by `steps` frames, or, without context, draw `n` videos of
         `size` from an all-zero previous frame. Cached (`fast`) or naive decoding draw the same
-        values from the same generator.
+        values from the same generator. `temperature` divides the logits (1.0: exact).
 
         Returns: uint8 `[B, steps, C, H, W]`.
         """
@@ -332,6 +340,8 @@ class VideoPixelNetwork(LikelihoodModel):
             raise ValueError("give either context or n and size, not both")
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         context = self._check(context.to(self.device), "context")
         with eval_mode(self):
             previous, state = self._initial(context)
@@ -341,6 +351,6 @@ class VideoPixelNetwork(LikelihoodModel):
             frames = []
             for _ in range(steps):
                 state = self._advance(previous, *state)
-                previous = self._sample_frame(state[0], generator, fast, progress)
+                previous = self._sample_frame(state[0], generator, fast, progress, temperature)
                 frames.append(previous)
             return torch.stack(frames, dim=1)

@@ -52,13 +52,23 @@ class ImageNLL:
     def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
         if request.out.suffix.lower() != ".png":
             raise ValueError("image models write .png grids; use --out FILE.png")
+        count, size, start, given = request.count, request.size, None, None
+        if request.complete is not None:  # completion: the file's images, the mask's pixels
+            start, given = request.complete.to(model.device), request.mask
+            count, size = len(start), tuple(start.shape[-2:])
         images = model.sample(
-            request.count,
-            request.size,
+            count,
+            size,
             generator=request.generator,
             fast=request.fast,
             progress=True,
+            temperature=request.temperature,
+            start=start,
+            given=given,
         )
+        if start is not None:  # given images above their completions
+            images = torch.cat([start.cpu(), images.cpu()])
+            return save_image_grid(images, request.out, nrow=count)
         return save_image_grid(images, request.out)
 
     def training_sampler(self, stream, seed: int) -> Sampler:

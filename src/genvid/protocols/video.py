@@ -88,6 +88,8 @@ class VideoNLL:
         steps = request.steps if request.steps is not None else self.predicted
         if steps < 1:
             raise ValueError(f"--steps must be >= 1, got {steps}")
+        if request.complete is not None:
+            raise ValueError("--complete applies to image models; videos continue test videos")
         given = videos(request.count)
         gdata.check_frames(given, context=self.context, predicted=steps, source="the test set")
         context = given[:, : self.context]
@@ -98,6 +100,7 @@ class VideoNLL:
             generator=request.generator,
             fast=request.fast,
             progress=True,
+            temperature=request.temperature,
         ).cpu()
         if request.out.suffix.lower() == ".gif":
             return save_video_gif(context, truth, samples, request.out)
