@@ -203,7 +203,8 @@ def train(
 @click.option(
     "--samples",
     type=int,
-    help="Frame prediction (SVG): samples per test sequence, the best one counts (default 100).",
+    help="SVG: samples per test sequence, the best one counts (default 100); video GANs: "
+    "clips generated for FVD (default 256).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampled evaluations.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -216,7 +217,8 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
     """Evaluate RUN by its preset's protocol and print the figures.
 
     Likelihood models: exact NLL (nats per image or per predicted frame, bits/dim for discrete
-    data). SVG: SSIM and PSNR per predicted frame, best of --samples per sequence.
+    data). SVG: SSIM and PSNR per predicted frame, best of --samples per sequence. Video GANs:
+    FVD of --samples generated clips against as many real ones, and the real-vs-real floor.
 
     The full evaluation on the run's own test split writes RUN/eval.json; any other (--limit,
     --split, --data) writes a report named after it, e.g. RUN/eval-limit8.json, so a quick
