@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from genvid.atomic import prepare_output
-from genvid.sweep.study import STUDY, _show, _storage, summary
+from genvid.sweep.study import STUDY, _show, _storage, require_optuna, summary
 
 PLOTS = ("history", "importances", "slice")
 
 
 def sweep_report(out: str | Path, *, storage: str | None = None) -> tuple[list[str], list[Path]]:
     """Summary and table lines of the study in `out`, and the plots written to `out/report`."""
+    require_optuna()
     import optuna
 
     out = Path(out)

@@ -91,6 +91,7 @@ def run_sweep(
     lines that summarise the study."""
     import optuna
 
+    require_optuna()
     out = Path(out)
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
@@ -118,6 +119,14 @@ def run_sweep(
     return summary(study)
 
 
+def require_optuna() -> None:
+    """Optuna is an optional dependency: say how to install it, in one line, if missing."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise ImportError("sweeps need Optuna: pip install 'genvid[sweep]'") from None
+
+
 def _storage(url: str):  # noqa: ANN202 (an optuna storage)
     import optuna
 
@@ -130,13 +139,9 @@ def _open_study(sweep: Sweep, url: str):  # noqa: ANN202 (an optuna.Study)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _, direction = protocol(sweep.preset, **sweep.space.fixed).objective
+    # The sampler and pruner live in each worker's process (`_work`), not in the storage.
     study = optuna.create_study(
-        study_name=STUDY,
-        storage=_storage(url),
-        load_if_exists=True,
-        direction=direction,
-        sampler=optuna.samplers.TPESampler(seed=sweep.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+        study_name=STUDY, storage=_storage(url), load_if_exists=True, direction=direction
     )
     stored = study.user_attrs.get("definition")
     if stored is None:
