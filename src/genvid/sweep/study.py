@@ -89,9 +89,9 @@ def run_sweep(
 ) -> list[str]:
     """Run the sweep into `out` until the study holds `sweep.trials` finished trials; return
     lines that summarise the study."""
+    require_optuna()
     import optuna
 
-    require_optuna()
     out = Path(out)
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
