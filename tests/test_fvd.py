@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from genvid import frechet
 from genvid.frechet import (
+    cached_i3d_features,
     frechet_distance,
     fvd,
     gaussian_stats,
@@ -194,3 +196,25 @@ def test_fvd_tells_blobs_from_noise(model, features):
     stats = {name: gaussian_stats(value) for name, value in features.items()}
     blobs_vs_noise = frechet_distance(*stats["blobs"], *stats["noise"])
     assert blobs_vs_noise > 3 * blobs_vs_blobs > 0
+
+
+def test_cached_features_are_computed_once_per_content(model, features, tmp_path, monkeypatch):
+    blobs = _blobs(2, 0.0)
+    first = cached_i3d_features(blobs, batch_size=2, cache_dir=tmp_path)
+    assert torch.equal(first, features["blobs"])
+    (entry,) = tmp_path.glob("*.npy")
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("I3D ran although the features were cached")
+
+    monkeypatch.setattr(frechet, "i3d_features", no_forward)
+    assert torch.equal(cached_i3d_features(blobs, batch_size=2, cache_dir=tmp_path), first)
+    changed = blobs.clone()
+    changed[0, 0, 0, 0, 0] += 1  # one pixel: another key, so I3D must run
+    with pytest.raises(AssertionError, match="I3D ran"):
+        cached_i3d_features(changed, batch_size=2, cache_dir=tmp_path)
+
+    monkeypatch.undo()
+    entry.write_bytes(entry.read_bytes()[:100])  # a damaged entry is recomputed and rewritten
+    assert torch.equal(cached_i3d_features(blobs, batch_size=2, cache_dir=tmp_path), first)
+    assert np.load(entry).shape == (2, 400)

@@ -24,6 +24,9 @@ Deviations: none intended. The batch size, device and precision change float32 r
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from genvid.atomic import atomic_write
 from genvid.nn import i3d
 from genvid.nn.i3d import FRAME_SIZE, MIN_FRAMES, InceptionI3d
 
@@ -164,6 +168,55 @@ def i3d_features(
             batch = videos[start : start + batch_size].to(device)
             features.append(model(i3d_input(batch)).to("cpu", torch.float64))
     return torch.cat(features)
+
+
+FEATURES_VERSION = "tf1-bilinear-224/logits-mean/1"  # change when the preprocessing changes
+
+
+def feature_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/genvid/i3d-features` (`~/.cache/...`): features of real clips."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "genvid" / "i3d-features"
+
+
+def cached_i3d_features(
+    videos: Tensor,
+    *,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    cache_dir: Path | None = None,
+) -> Tensor:
+    """`i3d_features` with the packaged weights, kept on disk under the clips' content hash.
+
+    Real test or validation clips are scored again and again (every evaluation of every run,
+    every trial of a sweep); their features are computed once. The key is the SHA-256 of the
+    clips' bytes and shape, the weights' md5, the preprocessing version and the device type,
+    so changed clips or a changed pipeline never hit an old entry. An unreadable entry is
+    recomputed and rewritten; a cache directory that cannot be written is skipped.
+    """
+    videos = torch.as_tensor(videos).contiguous()
+    _check_videos(videos, "videos")
+    device = torch.device(device)
+    digest = hashlib.sha256()
+    for part in (i3d.WEIGHTS_MD5, FEATURES_VERSION, device.type, str(tuple(videos.shape))):
+        digest.update(part.encode())
+    digest.update(videos.cpu().numpy().tobytes())
+    path = (cache_dir or feature_cache_dir()) / f"{digest.hexdigest()}.npy"
+    try:
+        stored = np.load(path, allow_pickle=False)
+        if stored.shape == (len(videos), i3d.NUM_CLASSES) and stored.dtype == np.float64:
+            return torch.from_numpy(stored)
+    except (OSError, ValueError, EOFError):
+        pass  # absent or damaged: computed below
+    features = i3d_features(videos, load_i3d_weights(), batch_size=batch_size, device=device)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.save(buffer, features.numpy(), allow_pickle=False)
+        atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    except OSError:
+        pass  # a read-only or full cache costs time, never the result
+    return features
 
 
 def fvd(
