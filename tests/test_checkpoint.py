@@ -245,3 +245,31 @@ def test_a_checkpoint_of_the_single_optimiser_format_still_loads(tmp_path):
     fresh, fresh_optimizer, fresh_scheduler = trained(seed=1, steps=0)
     load_checkpoint(tmp_path, fresh, {"model": fresh_optimizer}, {"model": fresh_scheduler})
     assert fresh_scheduler.last_epoch == 3
+
+
+@pytest.mark.parametrize(
+    ("preset", "old"),
+    [
+        ("pixelcnn-mnist", {"head.hidden": "output_hidden", "head.params": "output_params"}),
+        ("vpn-micro", {"head.params": "output"}),
+    ],
+)
+def test_weights_saved_before_the_shared_output_head_still_load(tmp_path, preset, old):
+    import safetensors.torch
+
+    import genvid
+
+    torch.manual_seed(0)
+    model = genvid.create(preset)
+    save_checkpoint(tmp_path, model, {}, {}, 1, loss=1.0, rng_states=[{}])
+    path = tmp_path / "model.safetensors"
+    weights = safetensors.torch.load_file(path)
+    for new, legacy in old.items():  # the names the older release wrote
+        for key in [k for k in weights if k.startswith(new + ".")]:
+            weights[legacy + key[len(new) :]] = weights.pop(key)
+    safetensors.torch.save_file(weights, path, metadata={"step": "1"})
+    torch.manual_seed(1)
+    fresh = genvid.create(preset)
+    load_checkpoint(tmp_path, fresh)
+    for name, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], value), name

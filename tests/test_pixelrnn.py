@@ -86,7 +86,7 @@ def _written_out_params(model, x):
         outputs.append(out)
         hidden = hidden + out if model.config.residual else out
     features = sum(outputs) if model.config.skip else hidden
-    return model.output_params(torch.relu(model.output_hidden(torch.relu(features))))
+    return model.head.params(torch.relu(model.head.hidden(torch.relu(features))))
 
 
 @pytest.mark.parametrize("layer", ["row", "diagonal"])

@@ -12,6 +12,7 @@ from genvid.nn.recurrent import (
     skew,
     unskew,
 )
+from genvid.sampling import RasterCache
 
 
 def _randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -134,7 +135,8 @@ def test_steppers_equal_the_whole_image_layer(kind):
     extra = torch.randn(2, lstm.gate_channels, 4, 5, dtype=torch.float64)
     with torch.no_grad():
         whole = lstm(x, extra)
-        stepper = lstm.stepper(2, 4, 5, extra)
+        cache = RasterCache(2, (4, 5), 1, 1, lambda v: v, like=x)  # margin: the Row LSTM's 3 // 2
+        stepper = lstm.stepper(cache, extra)
         for i in range(4):
             for j in range(5):
                 stepper.step(i, j, torch.zeros_like(x[:, :, i, j]))

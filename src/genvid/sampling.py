@@ -5,6 +5,10 @@ differs. The naive reference recomputes the whole network for every new value (H
 passes). The cached path (Ramachandran et al. 2017, arXiv 1704.06001) keeps every layer's
 input maps and computes each layer only at the new pixel: once the pixels before it are fixed,
 nothing at that pixel changes again, so about one full pass of work is done in all.
+
+`RasterCache` is that bookkeeping, shared by every model: the padded buffers, copying newly
+drawn values in, and computing the pixels a sampler skipped. A model supplies only its layers
+at one pixel (`pixel(i, j)`, reading and writing the cache's buffers).
 """
 
 from __future__ import annotations
@@ -17,6 +21,66 @@ from tqdm import tqdm
 
 # (images drawn so far `[n, C, H, W]`, row, column) -> parameters at that pixel `[n, P*C]`
 ParamsAt = Callable[[Tensor, int, int], Tensor]
+
+
+class RasterCache:
+    """The state of a cached raster sampler: the values drawn so far and each layer's inputs.
+
+    Buffers are channels last, `[n, H + margin, W + 2 * margin, channels]`, zero-padded by
+    `margin` rows on top and `margin` columns left and right: the layout
+    `genvid.nn.masked.MaskedConv2d.forward_at` reads. `data` holds the drawn values, scaled.
+
+    Args:
+        n, size: images and their `(H, W)`.
+        channels: colour channels of the data.
+        margin: the largest reach of any layer's kernel (k // 2 for a k x k kernel).
+        scale: uint8 values `[n, C, rows, W]` -> the network's input (same shape).
+        like: a tensor of the network's dtype and device.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        size: tuple[int, int],
+        channels: int,
+        margin: int,
+        scale: Callable[[Tensor], Tensor],
+        like: Tensor,
+    ) -> None:
+        self.n, (self.height, self.width), self.margin = n, size, margin
+        self._scale, self._like = scale, like
+        self.data = self.buffer(channels)
+        self._next = 0  # raster index of the first pixel not yet computed for good
+
+    def buffer(self, channels: int) -> Tensor:
+        """A zero buffer of `channels` maps in the cache's padded layout."""
+        shape = (self.n, self.height + self.margin, self.width + 2 * self.margin, channels)
+        return self._like.new_zeros(shape)
+
+    def params_at(self, pixel: Callable[[int, int], Tensor]) -> ParamsAt:
+        """The sampler's `params_at` from the model's `pixel(i, j)` (parameters at (i, j),
+        every layer computed there from the buffers, its own outputs written into them).
+
+        A call at (i, j) copies in the rows from the previous call's on (that pixel's later
+        colours, and any pixels skipped since, are new), computes every skipped pixel in
+        raster order (a multi-scale model's known pixels), then (i, j) itself; a second call
+        at (i, j) (its next colour) computes it again.
+        """
+        m, width = self.margin, self.width
+
+        def params_at(x: Tensor, i: int, j: int) -> Tensor:
+            index = i * width + j
+            if index < self._next:
+                raise ValueError(f"pixel ({i}, {j}) asked for after a later one: not raster order")
+            top = self._next // width
+            rows = self._scale(x[:, :, top : i + 1]).permute(0, 2, 3, 1)
+            self.data[:, top + m : i + m + 1, m : m + width] = rows
+            for earlier in range(self._next, index):
+                pixel(*divmod(earlier, width))
+            self._next = index
+            return pixel(i, j)
+
+        return params_at
 
 
 @torch.no_grad()

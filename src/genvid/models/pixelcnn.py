@@ -17,10 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from genvid.models.base import LikelihoodModel, check_config, eval_mode
+from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.residual import MaskedResidualBlock
-from genvid.sampling import ParamsAt, sample_raster
+from genvid.sampling import ParamsAt, RasterCache, sample_raster
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,12 @@ class PixelCNN(LikelihoodModel):
                 for _ in range(config.num_layers)
             )
         )
-        out, params = config.output_channels, self.likelihood.param_channels(config.channels)
-        self.output_hidden = MaskedConv2d(2 * h, out, 1, "B", color_groups=groups)
-        self.output_params = MaskedConv2d(out, params, 1, "B", color_groups=groups)
+        self.head = OutputHead(
+            2 * h,
+            self.likelihood.param_channels(config.channels),
+            hidden=config.output_channels,
+            color_groups=groups,
+        )
 
     def _scale(self, x: Tensor) -> Tensor:
         dtype = self.input_layer.weight.dtype
@@ -77,40 +81,28 @@ class PixelCNN(LikelihoodModel):
         # ambiguous and PyTorch would pick NCHW, whose bf16 and pointwise kernels on the
         # CPU are several times slower (bench/pixelcnn_throughput.py).
         hidden = self.input_layer(self._scale(x)).contiguous(memory_format=torch.channels_last)
-        hidden = torch.relu(self.output_hidden(torch.relu(self.blocks(hidden))))
-        return self.output_params(hidden)
+        return self.head(self.blocks(hidden))
 
     def nll(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         if context is not None:
             raise ValueError("PixelCNN is unconditional: context must be None")
         return self.likelihood.nll(self.params(x), x)
 
-    def _cached_params_at(self, n: int, size: tuple[int, int]) -> ParamsAt:
+    def cached_params_at(self, n: int, size: tuple[int, int]) -> ParamsAt:
         """`params_at` of the cached sampler: each layer computed at the new pixel only."""
         margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
-        height, width = size
-        weight = self.input_layer.weight
+        cache = RasterCache(
+            n, size, self.config.channels, margin, self._scale, like=self.input_layer.weight
+        )
+        buffers = [cache.buffer(block.spatial.weight.shape[1]) for block in self.blocks]
 
-        def padded(channels: int) -> Tensor:
-            shape = (n, height + margin, width + 2 * margin, channels)  # channels last
-            return torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+        def pixel(i: int, j: int) -> Tensor:
+            h = self.input_layer.forward_at(cache.data, i, j, margin)
+            for block, buffer in zip(self.blocks, buffers, strict=True):
+                h = block.forward_at(h, buffer, i, j, margin)
+            return self.head.forward_pixel(h)
 
-        data = padded(self.config.channels)
-        caches = [padded(block.spatial.weight.shape[1]) for block in self.blocks]
-
-        def params_at(x: Tensor, i: int, j: int) -> Tensor:
-            # Rows i-1 and i again: the last colour of the pixel before (i, j) is new.
-            top = max(i - 1, 0)
-            data[:, top + margin : i + margin + 1, margin : margin + width] = self._scale(
-                x[:, :, top : i + 1]
-            ).permute(0, 2, 3, 1)
-            h = self.input_layer.forward_at(data, i, j, margin)
-            for block, cache in zip(self.blocks, caches, strict=True):
-                h = block.forward_at(h, cache, i, j, margin)
-            hidden = torch.relu(self.output_hidden.forward_pixel(torch.relu(h)))
-            return self.output_params.forward_pixel(hidden)
-
-        return params_at
+        return cache.params_at(pixel)
 
     def sample(
         self,
@@ -134,7 +126,7 @@ class PixelCNN(LikelihoodModel):
         """
         with eval_mode(self):
             if fast:
-                params_at = self._cached_params_at(n, size)
+                params_at = self.cached_params_at(n, size)
             else:
                 params_at = lambda x, i, j: self.params(x)[:, :, i, j]  # noqa: E731
             return sample_raster(

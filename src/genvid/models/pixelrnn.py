@@ -26,10 +26,11 @@ import torch
 from torch import Tensor, nn
 
 from genvid.models.base import LikelihoodModel, check_config, eval_mode
+from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.recurrent import RecurrentBlock
-from genvid.sampling import ParamsAt, sample_raster
+from genvid.sampling import ParamsAt, RasterCache, sample_raster
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,12 @@ class PixelRNN(LikelihoodModel):
             nn.Conv2d(config.condition_channels, block.lstm.gate_channels, 1)
             for block in (self.blocks if config.condition_channels else ())
         )
-        out, params = config.output_channels, self.likelihood.param_channels(config.channels)
-        self.output_hidden = MaskedConv2d(2 * h, out, 1, "B", color_groups=groups)
-        self.output_params = MaskedConv2d(out, params, 1, "B", color_groups=groups)
+        self.head = OutputHead(
+            2 * h,
+            self.likelihood.param_channels(config.channels),
+            hidden=config.output_channels,
+            color_groups=groups,
+        )
 
     def _scale(self, x: Tensor) -> Tensor:
         dtype = self.input_layer.weight.dtype
@@ -117,52 +121,34 @@ class PixelRNN(LikelihoodModel):
         hidden, skip = self.input_layer(self._scale(x)), None
         for block, extra in zip(self.blocks, self._extras(condition), strict=True):
             hidden, skip = block(hidden, skip, extra)
-        hidden = skip if self.config.skip else hidden
-        return self.output_params(torch.relu(self.output_hidden(torch.relu(hidden))))
+        return self.head(skip if self.config.skip else hidden)
 
     def nll(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Per-dimension NLL in nats; `context` is the conditioning map, if any."""
         return self.likelihood.nll(self.params(x, context), x)
 
-    def _cached_params_at(
+    def cached_params_at(
         self, n: int, size: tuple[int, int], condition: Tensor | None = None
     ) -> ParamsAt:
-        """`params_at` of the cached sampler: every layer computed one pixel at a time.
-
-        Pixels are computed in raster order, each once its value is final: a call at (i, j)
-        first recomputes every pixel since the last call (the last colours of the previous
-        pixel are new; a multi-scale model skips its known pixels), then (i, j) itself.
-        """
-        height, width = size
-        margin = self.config.first_kernel_size // 2
-        weight = self.input_layer.weight
-        data = weight.new_zeros(n, height + margin, width + 2 * margin, self.config.channels)
+        """`params_at` of the cached sampler: every layer computed one pixel at a time, the
+        recurrent layers stepping their cached state (`RowLSTMStepper`,
+        `DiagonalBiLSTMStepper`)."""
+        margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
+        cache = RasterCache(
+            n, size, self.config.channels, margin, self._scale, like=self.input_layer.weight
+        )
         steppers = [
-            block.lstm.stepper(n, height, width, extra)
+            block.lstm.stepper(cache, extra)
             for block, extra in zip(self.blocks, self._extras(condition), strict=True)
         ]
-        pending = [0]  # raster index of the first pixel whose value may still change
 
         def pixel(i: int, j: int) -> Tensor:
-            hidden, skip = self.input_layer.forward_at(data, i, j, margin), None  # (n, 2h)
+            hidden, skip = self.input_layer.forward_at(cache.data, i, j, margin), None
             for block, stepper in zip(self.blocks, steppers, strict=True):
                 hidden, skip = block.forward_at(hidden, skip, stepper, i, j)
-            return skip if self.config.skip else hidden
+            return self.head.forward_pixel(skip if self.config.skip else hidden)
 
-        def params_at(x: Tensor, i: int, j: int) -> Tensor:
-            # Rows i-1 and i again: the last colour of the pixel before (i, j) is new.
-            top = max(i - 1, 0)
-            data[:, top + margin : i + margin + 1, margin : margin + width] = self._scale(
-                x[:, :, top : i + 1]
-            ).permute(0, 2, 3, 1)
-            index = i * width + j
-            for earlier in range(pending[0], index):
-                pixel(*divmod(earlier, width))
-            pending[0] = index
-            hidden = torch.relu(self.output_hidden.forward_pixel(torch.relu(pixel(i, j))))
-            return self.output_params.forward_pixel(hidden)
-
-        return params_at
+        return cache.params_at(pixel)
 
     def sample(
         self,
@@ -190,7 +176,7 @@ class PixelRNN(LikelihoodModel):
         with eval_mode(self):
             with torch.no_grad():
                 if fast:
-                    params_at = self._cached_params_at(n, size, condition)
+                    params_at = self.cached_params_at(n, size, condition)
                 else:
                     params_at = lambda x, i, j: self.params(x, condition)[:, :, i, j]  # noqa: E731
                 return sample_raster(

@@ -42,10 +42,11 @@ from torch.utils.checkpoint import checkpoint
 
 from genvid.models.base import LikelihoodModel, check_config, eval_mode
 from genvid.nn.convlstm import ConvLSTMCell, State
+from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.multiplicative import ResidualMultiplicativeBlock
-from genvid.sampling import ParamsAt, sample_raster
+from genvid.sampling import ParamsAt, RasterCache, sample_raster
 
 DILATIONS = (1, 2, 4, 8)  # encoder rates, repeated (section 4)
 
@@ -117,12 +118,7 @@ class VideoPixelNetwork(LikelihoodModel):
             ResidualMultiplicativeBlock(c, k, masked=masked, color_groups=groups, unit=config.unit)
             for _ in range(config.decoder_blocks)
         )
-        params = self.likelihood.param_channels(colours)
-        self.output = (
-            nn.Conv2d(2 * c, params, 1)
-            if config.baseline
-            else MaskedConv2d(2 * c, params, 1, "B", color_groups=groups)
-        )
+        self.head = OutputHead(2 * c, self.likelihood.param_channels(colours), color_groups=groups)
 
     # -- the network, frame by frame ------------------------------------------------------
     def _scale(self, x: Tensor) -> Tensor:
@@ -144,7 +140,7 @@ class VideoPixelNetwork(LikelihoodModel):
             h = h + self.decoder_input(self._scale(frames))
         for block in self.decoder:
             h = block(h)
-        return self.output(torch.relu(h))
+        return self.head(h)
 
     def decode(self, lstm_out: Tensor, frames: Tensor | None) -> Tensor:
         """Parameters of frames `[N, C, H, W]` (uint8; ignored by the baseline) given the
@@ -259,31 +255,26 @@ class VideoPixelNetwork(LikelihoodModel):
         return {"loss": nats, "nats_per_frame": nats.detach()}
 
     # -- sampling ---------------------------------------------------------------------------
-    def _cached_params_at(self, condition: Tensor) -> ParamsAt:
-        """`params_at` of the cached sampler for one frame: each layer at the new pixel only."""
+    def cached_params_at(self, condition: Tensor) -> ParamsAt:
+        """`params_at` of the cached sampler for one frame given `condition(lstm output)`
+        `[N, 2c, H, W]`: each decoder layer at the new pixel only."""
         n, _, height, width = condition.shape
         margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
-
-        def padded(channels: int) -> Tensor:
-            shape = (n, height + margin, width + 2 * margin, channels)  # channels last
-            return condition.new_zeros(shape)
-
-        data = padded(self.config.channels)
-        caches = [[padded(self.config.hidden_channels) for _ in range(2)] for _ in self.decoder]
+        cache = RasterCache(
+            n, (height, width), self.config.channels, margin, self._scale, like=condition
+        )
+        buffers = [
+            [cache.buffer(self.config.hidden_channels) for _ in range(2)] for _ in self.decoder
+        ]
         condition = condition.permute(0, 2, 3, 1)  # (N, H, W, 2c)
 
-        def params_at(x: Tensor, i: int, j: int) -> Tensor:
-            # Rows i-1 and i again: the last colour of the pixel before (i, j) is new.
-            top = max(i - 1, 0)
-            data[:, top + margin : i + margin + 1, margin : margin + width] = self._scale(
-                x[:, :, top : i + 1]
-            ).permute(0, 2, 3, 1)
-            h = self.decoder_input.forward_at(data, i, j, margin) + condition[:, i, j]
-            for block, cache in zip(self.decoder, caches, strict=True):
-                h = block.forward_at(h, cache, i, j, margin)
-            return self.output.forward_pixel(torch.relu(h))
+        def pixel(i: int, j: int) -> Tensor:
+            h = self.decoder_input.forward_at(cache.data, i, j, margin) + condition[:, i, j]
+            for block, unit_buffers in zip(self.decoder, buffers, strict=True):
+                h = block.forward_at(h, unit_buffers, i, j, margin)
+            return self.head.forward_pixel(h)
 
-        return params_at
+        return cache.params_at(pixel)
 
     def _sample_frame(
         self,
@@ -298,7 +289,7 @@ class VideoPixelNetwork(LikelihoodModel):
             logits = self._decode_conditioned(condition, None) / temperature
             return self.likelihood.sample(logits, generator)
         if fast:
-            params_at = self._cached_params_at(condition)
+            params_at = self.cached_params_at(condition)
         else:
             params_at = lambda x, i, j: self._decode_conditioned(condition, x)[:, :, i, j]  # noqa: E731
         b, _, height, width = condition.shape

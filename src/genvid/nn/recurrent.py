@@ -32,13 +32,16 @@ of the Diagonal BiLSTM run in one recurrence (block-diagonal K_ss matrices), for
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genvid.nn.masked import MaskedConv2d
+
+if TYPE_CHECKING:
+    from genvid.sampling import RasterCache
 
 GATES = 4  # o, f, i, g
 LayerKind = Literal["row", "diagonal"]
@@ -119,9 +122,9 @@ class RowLSTM(nn.Module):
             rows.append(hidden)
         return torch.stack(rows, dim=2)  # (B, h, H, W)
 
-    def stepper(self, n: int, height: int, width: int, extra: Tensor | None = None):
+    def stepper(self, cache: RasterCache, extra: Tensor | None = None) -> RowLSTMStepper:
         """The layer one pixel at a time, for cached sampling (see `RowLSTMStepper`)."""
-        return RowLSTMStepper(self, n, height, width, extra)
+        return RowLSTMStepper(self, cache, extra)
 
 
 class DiagonalBiLSTM(nn.Module):
@@ -214,9 +217,9 @@ class DiagonalBiLSTM(nn.Module):
         states = torch.cat(diagonals).view(height * width, -1).index_select(0, order.argsort())
         return states.view(height, width, b, 2 * h).permute(2, 3, 0, 1).contiguous()
 
-    def stepper(self, n: int, height: int, width: int, extra: Tensor | None = None):
+    def stepper(self, cache: RasterCache, extra: Tensor | None = None) -> DiagonalBiLSTMStepper:
         """The layer one pixel at a time, for cached sampling (see `DiagonalBiLSTMStepper`)."""
-        return DiagonalBiLSTMStepper(self, n, height, width, extra)
+        return DiagonalBiLSTMStepper(self, cache, extra)
 
 
 class RowLSTMStepper:
@@ -224,16 +227,15 @@ class RowLSTMStepper:
 
     `step(i, j, x)` must visit pixels in raster order, every pixel once its input is final;
     repeating the latest pixel (a new colour of it was drawn) recomputes it. Equals
-    `RowLSTM.forward` at that pixel.
+    `RowLSTM.forward` at that pixel. Its inputs live in a buffer of the sampler's `cache`.
     """
 
-    def __init__(
-        self, lstm: RowLSTM, n: int, height: int, width: int, extra: Tensor | None
-    ) -> None:
-        like, m = lstm.initial_hidden, lstm.kernel_size // 2
-        self.lstm, self.margin, self.extra, self.row = lstm, m, extra, 0
-        in_channels = lstm.input_to_state.weight.shape[1]
-        self.inputs = like.new_zeros(n, height + m, width + 2 * m, in_channels)  # channels last
+    def __init__(self, lstm: RowLSTM, cache: RasterCache, extra: Tensor | None) -> None:
+        n, width, m = cache.n, cache.width, lstm.kernel_size // 2
+        if cache.margin < m:
+            raise ValueError(f"the cache's margin {cache.margin} is below the kernel's reach {m}")
+        self.lstm, self.cache, self.extra, self.row = lstm, cache, extra, 0
+        self.inputs = cache.buffer(lstm.input_to_state.weight.shape[1])
         self.above_hidden = F.pad(lstm.initial_hidden[None, :, None].expand(n, -1, width), (m, m))
         self.above_cell = lstm.initial_cell[None, :, None].expand(n, -1, width)
         self.hidden = torch.zeros_like(self.above_hidden)  # (n, h, W + 2m), zero margins
@@ -248,9 +250,9 @@ class RowLSTMStepper:
             self.above_hidden, self.above_cell = self.hidden, self.cell
             self.hidden, self.cell = torch.zeros_like(self.hidden), torch.zeros_like(self.cell)
             self.row = i
-        m = self.margin
-        self.inputs[:, i + m, j + m] = x
-        gates = self.lstm.input_to_state.forward_at(self.inputs, i, j, m)
+        m, margin = self.lstm.kernel_size // 2, self.cache.margin
+        self.inputs[:, i + margin, j + margin] = x
+        gates = self.lstm.input_to_state.forward_at(self.inputs, i, j, margin)
         above = self.above_hidden[:, :, j : j + 2 * m + 1].flatten(1)  # (n, h * k)
         gates = gates + above @ self.weight.T + self.lstm.state_to_state.bias
         if self.extra is not None:
@@ -268,9 +270,8 @@ class DiagonalBiLSTMStepper:
     that scan is the shifted-down share of the next row.
     """
 
-    def __init__(
-        self, lstm: DiagonalBiLSTM, n: int, height: int, width: int, extra: Tensor | None
-    ) -> None:
+    def __init__(self, lstm: DiagonalBiLSTM, cache: RasterCache, extra: Tensor | None) -> None:
+        n, width = cache.n, cache.width
         h, quarter = lstm.hidden_channels, GATES * lstm.hidden_channels
         self.lstm, self.extra, self.row, self.h = lstm, extra, 0, h
         weight, bias = lstm.state_to_state.weight, lstm.state_to_state.bias  # (8h, h, 2), (8h)

@@ -126,6 +126,7 @@ def load_checkpoint(
             f"{run_dir} holds a torn checkpoint (weights at step {weights_step}, state at step "
             f"{state['step']}); the write was interrupted, restart the run"
         )
+    weights = _renamed(weights, model.state_dict().keys())
     _check_fits(run_dir / WEIGHTS, model, weights)
     model.load_state_dict(weights)
     try:
@@ -191,6 +192,26 @@ def _read_weights(run_dir: Path) -> tuple[dict[str, Tensor], int]:
     except (safetensors.SafetensorError, OSError, ValueError) as err:
         raise ValueError(f"{path} is not a readable safetensors file: {first_line(err)}") from None
     return weights, step
+
+
+# Module names of older releases -> today's (the raster models' shared output head).
+_RENAMED_MODULES = {
+    "output_hidden": "head.hidden",
+    "output_params": "head.params",
+    "output": "head.params",
+}
+
+
+def _renamed(weights: dict[str, Tensor], expected) -> dict[str, Tensor]:
+    """Weights written under an older module name, loaded where that module lives now."""
+    renamed = {}
+    for key, value in weights.items():
+        if key not in expected:
+            parts = key.split(".")
+            new = ".".join(_RENAMED_MODULES.get(part, part) for part in parts[:-1])
+            key = f"{new}.{parts[-1]}" if f"{new}.{parts[-1]}" in expected else key
+        renamed[key] = value
+    return renamed
 
 
 def _check_fits(path: Path, model: nn.Module, weights: dict[str, Tensor]) -> None:
