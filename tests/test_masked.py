@@ -66,3 +66,29 @@ def test_bad_arguments_are_rejected():
         MaskedConv2d(1, 1, 4, "B")
     with pytest.raises(ValueError, match="mask_type"):
         MaskedConv2d(1, 1, 3, "C")
+
+
+@pytest.mark.parametrize(("kernel", "dilation"), [(1, 1), (3, 2), ((1, 5), 1), (7, 1)])
+def test_forward_at_equals_the_convolution_with_ints_and_tensor_indices(kernel, dilation):
+    """The eager path slices, the compilable one gathers; both give the full convolution."""
+    from genvid.nn.masked import read_at, write_at
+
+    torch.manual_seed(0)
+    conv = MaskedConv2d(6, 5, kernel, "B", color_groups=3, dilation=dilation).double()
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    margin = dilation * 3
+    padded = torch.zeros(2, 5 + margin, 7 + 2 * margin, 6, dtype=torch.float64)
+    with torch.no_grad():
+        full = conv(x)
+        for i in range(5):
+            for j in range(7):
+                write_at(padded, torch.tensor(i), torch.tensor(j), margin, x[:, :, i, j])
+        assert torch.equal(padded[:, margin:, margin : margin + 7], x.permute(0, 2, 3, 1))
+        for i in range(5):
+            for j in range(7):
+                sliced = conv.forward_at(padded, i, j, margin)
+                gathered = conv.forward_at(padded, torch.tensor(i), torch.tensor(j), margin)
+                torch.testing.assert_close(sliced, full[:, :, i, j], rtol=0, atol=1e-12)
+                torch.testing.assert_close(gathered, sliced, rtol=0, atol=1e-12)
+                maps = full.permute(0, 2, 3, 1)
+                assert torch.equal(read_at(maps, torch.tensor(i), torch.tensor(j)), maps[:, i, j])

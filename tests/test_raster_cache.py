@@ -137,3 +137,29 @@ def test_a_cache_buffer_has_the_padded_channels_last_layout():
     cache = RasterCache(2, (4, 5), 3, 2, lambda v: v.double(), like=torch.zeros(1))
     assert cache.data.shape == (2, 4 + 2, 5 + 4, 3)
     assert cache.buffer(7).shape == (2, 6, 9, 7) and not cache.buffer(7).any()
+
+
+@pytest.mark.parametrize("name", ["pixelcnn-rgb", "vpn"])
+def test_the_compiled_step_draws_what_the_eager_one_draws(name):
+    """One compilation for every pixel (i and j are tensors) and, for the VPN, every frame."""
+    torch._dynamo.reset()
+    if name == "vpn":
+        model = _random(_vpn()[0], torch.float32)
+        context = torch.randint(0, 2, (2, 1, 1, *SIZE), dtype=torch.uint8)
+
+        def draw(compiled):
+            generator = torch.Generator().manual_seed(5)
+            return model.sample(context=context, steps=2, generator=generator, compiled=compiled)
+    else:
+        model = _random(genvid.create("pixelcnn-mnist", **PIXELCNN, **RGB), torch.float32)
+
+        def draw(compiled):
+            generator = torch.Generator().manual_seed(5)
+            return model.sample(2, SIZE, generator=generator, compiled=compiled)
+
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        assert torch.equal(draw(compiled=True), draw(compiled=False))
+    with pytest.raises(ValueError, match="cached sampler"):
+        model.sample(2, SIZE, fast=False, compiled=True) if name != "vpn" else model.sample(
+            context=context, steps=1, fast=False, compiled=True
+        )

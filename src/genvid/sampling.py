@@ -14,6 +14,7 @@ at one pixel (`pixel(i, j)`, reading and writing the cache's buffers).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -50,35 +51,51 @@ class RasterCache:
         self.n, (self.height, self.width), self.margin = n, size, margin
         self._scale, self._like = scale, like
         self.data = self.buffer(channels)
-        self._next = 0  # raster index of the first pixel not yet computed for good
+        self._last = -1  # raster index of the latest pixel computed
 
     def buffer(self, channels: int) -> Tensor:
         """A zero buffer of `channels` maps in the cache's padded layout."""
         shape = (self.n, self.height + self.margin, self.width + 2 * self.margin, channels)
         return self._like.new_zeros(shape)
 
-    def params_at(self, pixel: Callable[[int, int], Tensor]) -> ParamsAt:
+    def params_at(self, pixel: Callable[[Any, Any], Tensor], *, compiled: bool = False) -> ParamsAt:
         """The sampler's `params_at` from the model's `pixel(i, j)` (parameters at (i, j),
         every layer computed there from the buffers, its own outputs written into them).
 
         A call at (i, j) copies in the rows from the previous call's on (that pixel's later
         colours, and any pixels skipped since, are new), computes every skipped pixel in
         raster order (a multi-scale model's known pixels), then (i, j) itself; a second call
-        at (i, j) (its next colour) computes it again.
+        at (i, j) (its next colour) computes it again. A pixel is never recomputed once the
+        sampler has moved on: no layer's output at (i, j) depends on the last colour drawn
+        there (at the centre, mask A passes a colour's value only to later colour groups,
+        and the last colour has none).
+
+        `compiled`: run `pixel` through `torch.compile`, with i and j passed as 0-d tensors so
+        that one graph serves every pixel (Python ints would be specialised on, one graph per
+        column). `pixel` must then index with tensors only (`genvid.nn.masked.read_at`,
+        `write_at`, `MaskedConv2d.forward_at` do); the first call compiles (seconds).
         """
         m, width = self.margin, self.width
+        if compiled:
+            step = torch.compile(pixel, dynamic=False)
+            device = self.data.device
+            run = lambda i, j: step(  # noqa: E731
+                torch.tensor(i, device=device), torch.tensor(j, device=device)
+            )
+        else:
+            run = pixel
 
         def params_at(x: Tensor, i: int, j: int) -> Tensor:
             index = i * width + j
-            if index < self._next:
+            if index < self._last:
                 raise ValueError(f"pixel ({i}, {j}) asked for after a later one: not raster order")
-            top = self._next // width
+            top = max(self._last, 0) // width
             rows = self._scale(x[:, :, top : i + 1]).permute(0, 2, 3, 1)
             self.data[:, top + m : i + m + 1, m : m + width] = rows
-            for earlier in range(self._next, index):
-                pixel(*divmod(earlier, width))
-            self._next = index
-            return pixel(i, j)
+            for skipped in range(self._last + 1, index):
+                run(*divmod(skipped, width))
+            self._last = index
+            return run(i, j)
 
         return params_at
 

@@ -88,8 +88,11 @@ class PixelCNN(LikelihoodModel):
             raise ValueError("PixelCNN is unconditional: context must be None")
         return self.likelihood.nll(self.params(x), x)
 
-    def cached_params_at(self, n: int, size: tuple[int, int]) -> ParamsAt:
-        """`params_at` of the cached sampler: each layer computed at the new pixel only."""
+    def cached_params_at(
+        self, n: int, size: tuple[int, int], *, compiled: bool = False
+    ) -> ParamsAt:
+        """`params_at` of the cached sampler: each layer computed at the new pixel only, the
+        step through `torch.compile` if `compiled` (`RasterCache.params_at`)."""
         margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
         cache = RasterCache(
             n, size, self.config.channels, margin, self._scale, like=self.input_layer.weight
@@ -102,7 +105,7 @@ class PixelCNN(LikelihoodModel):
                 h = block.forward_at(h, buffer, i, j, margin)
             return self.head.forward_pixel(h)
 
-        return cache.params_at(pixel)
+        return cache.params_at(pixel, compiled=compiled)
 
     def sample(
         self,
@@ -111,12 +114,14 @@ class PixelCNN(LikelihoodModel):
         *,
         generator: torch.Generator | None = None,
         fast: bool = True,
+        compiled: bool = False,
         progress: bool = False,
         temperature: float = 1.0,
         start: Tensor | None = None,
         given: Tensor | None = None,
     ) -> Tensor:
-        """Draw `n` images of `size`: cached (`fast`) or naive; the same draws either way.
+        """Draw `n` images of `size`: cached (`fast`, its per-pixel step compiled if
+        `compiled`) or naive; the same draws either way.
 
         `temperature` divides the logits (1.0: the model's distribution); completion keeps the
         pixels of `start` (uint8 `[n, C, H, W]`) where `given` (bool `[H, W]`) is set and
@@ -126,7 +131,9 @@ class PixelCNN(LikelihoodModel):
         """
         with eval_mode(self):
             if fast:
-                params_at = self.cached_params_at(n, size)
+                params_at = self.cached_params_at(n, size, compiled=compiled)
+            elif compiled:
+                raise ValueError("compiled applies to the cached sampler (fast=True)")
             else:
                 params_at = lambda x, i, j: self.params(x)[:, :, i, j]  # noqa: E731
             return sample_raster(

@@ -44,7 +44,7 @@ from genvid.models.base import LikelihoodModel, check_config, eval_mode
 from genvid.nn.convlstm import ConvLSTMCell, State
 from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
-from genvid.nn.masked import MaskedConv2d
+from genvid.nn.masked import MaskedConv2d, read_at
 from genvid.nn.multiplicative import ResidualMultiplicativeBlock
 from genvid.sampling import ParamsAt, RasterCache, sample_raster
 
@@ -255,9 +255,10 @@ class VideoPixelNetwork(LikelihoodModel):
         return {"loss": nats, "nats_per_frame": nats.detach()}
 
     # -- sampling ---------------------------------------------------------------------------
-    def cached_params_at(self, condition: Tensor) -> ParamsAt:
+    def cached_params_at(self, condition: Tensor, *, compiled: bool = False) -> ParamsAt:
         """`params_at` of the cached sampler for one frame given `condition(lstm output)`
-        `[N, 2c, H, W]`: each decoder layer at the new pixel only."""
+        `[N, 2c, H, W]`: each decoder layer at the new pixel only, the step through
+        `torch.compile` if `compiled` (`RasterCache.params_at`)."""
         n, _, height, width = condition.shape
         margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
         cache = RasterCache(
@@ -269,12 +270,12 @@ class VideoPixelNetwork(LikelihoodModel):
         condition = condition.permute(0, 2, 3, 1)  # (N, H, W, 2c)
 
         def pixel(i: int, j: int) -> Tensor:
-            h = self.decoder_input.forward_at(cache.data, i, j, margin) + condition[:, i, j]
+            h = self.decoder_input.forward_at(cache.data, i, j, margin) + read_at(condition, i, j)
             for block, unit_buffers in zip(self.decoder, buffers, strict=True):
                 h = block.forward_at(h, unit_buffers, i, j, margin)
             return self.head.forward_pixel(h)
 
-        return cache.params_at(pixel)
+        return cache.params_at(pixel, compiled=compiled)
 
     def _sample_frame(
         self,
@@ -283,13 +284,16 @@ class VideoPixelNetwork(LikelihoodModel):
         fast: bool,
         progress: bool,
         temperature: float = 1.0,
+        compiled: bool = False,
     ) -> Tensor:
         condition = self.condition(lstm_out)  # (B, 2c, H, W), fixed for the whole frame
         if self.config.baseline:  # every value independent given the past: one pass
             logits = self._decode_conditioned(condition, None) / temperature
             return self.likelihood.sample(logits, generator)
         if fast:
-            params_at = self.cached_params_at(condition)
+            params_at = self.cached_params_at(condition, compiled=compiled)
+        elif compiled:
+            raise ValueError("compiled applies to the cached sampler (fast=True)")
         else:
             params_at = lambda x, i, j: self._decode_conditioned(condition, x)[:, :, i, j]  # noqa: E731
         b, _, height, width = condition.shape
@@ -314,12 +318,14 @@ class VideoPixelNetwork(LikelihoodModel):
         steps: int = 10,
         generator: torch.Generator | None = None,
         fast: bool = True,
+        compiled: bool = False,
         progress: bool = False,
         temperature: float = 1.0,
     ) -> Tensor:
         """Continue `context` by `steps` frames, or, without context, draw `n` videos of
-        `size` from an all-zero previous frame. Cached (`fast`) or naive decoding draw the same
-        values from the same generator. `temperature` divides the logits (1.0: exact).
+        `size` from an all-zero previous frame. Cached (`fast`, its per-pixel step compiled if
+        `compiled`: one compilation serves every frame) or naive decoding draw the same values
+        from the same generator. `temperature` divides the logits (1.0: exact).
 
         Returns: uint8 `[B, steps, C, H, W]`.
         """
@@ -342,6 +348,8 @@ class VideoPixelNetwork(LikelihoodModel):
             frames = []
             for _ in range(steps):
                 state = self._advance(previous, *state)
-                previous = self._sample_frame(state[0], generator, fast, progress, temperature)
+                previous = self._sample_frame(
+                    state[0], generator, fast, progress, temperature, compiled
+                )
                 frames.append(previous)
             return torch.stack(frames, dim=1)

@@ -74,6 +74,24 @@ def causal_mask(
     return mask
 
 
+def write_at(padded: Tensor, i: int | Tensor, j: int | Tensor, margin: int, value: Tensor) -> None:
+    """Store `value` `[B, C]` at pixel (i, j) of a padded channels-last buffer (the layout of
+    `MaskedConv2d.forward_at`); i, j ints or 0-d integer tensors."""
+    if isinstance(i, int) and isinstance(j, int):
+        padded[:, i + margin, j + margin] = value
+        return
+    position = (i + margin) * padded.shape[2] + (j + margin)
+    padded.flatten(1, 2).index_copy_(1, position.reshape(1), value[:, None])
+
+
+def read_at(maps: Tensor, i: int | Tensor, j: int | Tensor) -> Tensor:
+    """`maps[:, i, j]` of channels-last `[B, H, W, C]` maps, i, j ints or 0-d integer tensors."""
+    if isinstance(i, int) and isinstance(j, int):
+        return maps[:, i, j]
+    position = i * maps.shape[2] + j
+    return maps.flatten(1, 2).index_select(1, position.reshape(1))[:, 0]
+
+
 class MaskedConv2d(nn.Module):
     """A causal k x k convolution (mask A or B, with colour groups), same output size.
 
@@ -118,6 +136,13 @@ class MaskedConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         # An all-ones mask (e.g. a 1x1 mask-B conv with one group) costs nothing to skip.
         self.register_buffer("mask", None if bool(mask.all()) else mask, persistent=False)
+        # Row and column of each stored kernel tap from the top-left one, in (row, column)
+        # order: `forward_at` gathers a pixel's neighbourhood with them.
+        taps = torch.arange(rows * width)
+        self.register_buffer("tap_rows", taps // width * dilation, persistent=False)
+        self.register_buffer("tap_cols", taps % width * dilation, persistent=False)
+        self._pixel_weight_key: tuple | None = None  # see `_pixel_weight`
+        self._pixel_weight_cache: Tensor | None = None
         fan_in = int(full[0].numel())  # initialise as the full k x k convolution would
         bound = 1.0 / fan_in**0.5
         nn.init.uniform_(self.weight, -bound, bound)
@@ -144,29 +169,48 @@ class MaskedConv2d(nn.Module):
             x, self.masked_weight(), self.bias, padding=(0, side), dilation=self.dilation
         )
 
-    def forward_at(self, padded: Tensor, i: int, j: int, margin: int) -> Tensor:
+    def forward_at(self, padded: Tensor, i: int | Tensor, j: int | Tensor, margin: int) -> Tensor:
         """The output at pixel (i, j) alone, for cached sampling.
 
         Args:
             padded: the input, channels last, `[B, H + margin, W + 2 * margin, in]`: zero-padded
                 by `margin` rows on top and `margin` columns left and right; only pixels
                 before (i, j) and the centre's visible colour groups need to be valid.
+            i, j: the pixel, as ints (sliced: the fewest calls in eager mode) or as 0-d
+                integer tensors (gathered with `tap_rows`, `tap_cols`: the step has no Python
+                value to specialise on, so `torch.compile` makes one graph for all pixels).
 
         Returns: `[B, out]`.
         """
         step = self.dilation
-        reach, side = step * (self.kernel_height // 2), step * (self.kernel_width // 2)
-        top, left = i + margin - reach, j + margin - side
-        patch = padded[:, top : i + margin + 1 : step, left : left + 2 * side + 1 : step]
-        weight = self.masked_weight().permute(0, 2, 3, 1).flatten(1)  # (out, rows * k * in)
-        out = patch.flatten(1) @ weight.T  # (B, rows, k, in) -> (B, out)
+        top = i + margin - step * (self.kernel_height // 2)
+        left = j + margin - step * (self.kernel_width // 2)
+        if isinstance(i, int) and isinstance(j, int):  # eager: slicing is the fewest calls
+            right = left + step * (self.kernel_width - 1) + 1
+            patch = padded[:, top : i + margin + 1 : step, left:right:step]
+        else:  # tensors: gather the taps, a graph without Python values
+            taps = (self.tap_rows + top) * padded.shape[2] + (self.tap_cols + left)
+            patch = padded.flatten(1, 2).index_select(1, taps)  # (B, taps, in)
+        out = patch.flatten(1) @ self._pixel_weight()
         return out if self.bias is None else out + self.bias
+
+    def _pixel_weight(self) -> Tensor:
+        """The masked kernel as `[taps * in, out]` (tap-major, channels last), for `forward_at`
+        and `forward_pixel`. A sampler asks for it at every pixel, so without gradients it is
+        kept until the weight changes (its version counter, storage or dtype)."""
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self.masked_weight().permute(2, 3, 1, 0).flatten(0, 2)
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype)
+        if self._pixel_weight_key != key:
+            self._pixel_weight_cache = self.masked_weight().permute(2, 3, 1, 0).flatten(0, 2)
+            self._pixel_weight_key = key
+        return self._pixel_weight_cache
 
     def forward_pixel(self, x: Tensor) -> Tensor:
         """A 1x1 convolution applied to one pixel's features. Shape: `[B, in] -> [B, out]`."""
         if self.kernel_height != 1 or self.kernel_width != 1:
             raise ValueError("forward_pixel is for 1x1 convolutions; use forward_at")
-        out = x @ self.masked_weight()[:, :, 0, 0].T
+        out = x @ self._pixel_weight()
         return out if self.bias is None else out + self.bias
 
     def extra_repr(self) -> str:

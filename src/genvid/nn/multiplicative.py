@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from genvid.nn.masked import MaskedConv2d
+from genvid.nn.masked import MaskedConv2d, write_at
 
 UnitType = Literal["mu", "relu"]
 
@@ -110,7 +110,7 @@ class MultiplicativeUnit(nn.Module):
 
         Returns: `[B, c]`.
         """
-        cache[:, i + margin, j + margin] = h
+        write_at(cache, i, j, margin, h)
         return self._combine(h, self.conv.forward_at(cache, i, j, margin), dim=1)
 
 
@@ -141,7 +141,7 @@ class ReLUUnit(nn.Module):
 
     def forward_at(self, h: Tensor, cache: Tensor, i: int, j: int, margin: int) -> Tensor:
         """As `MultiplicativeUnit.forward_at`."""
-        cache[:, i + margin, j + margin] = h
+        write_at(cache, i, j, margin, h)
         return torch.relu(self.conv.forward_at(cache, i, j, margin))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from genvid.nn.masked import MaskedConv2d
+from genvid.nn.masked import MaskedConv2d, write_at
 
 
 class MaskedResidualBlock(nn.Module):
@@ -40,7 +40,7 @@ class MaskedResidualBlock(nn.Module):
 
         Returns: `[B, 2h]`.
         """
-        cache[:, i + margin, j + margin] = torch.relu(self.reduce.forward_pixel(torch.relu(x)))
+        write_at(cache, i, j, margin, torch.relu(self.reduce.forward_pixel(torch.relu(x))))
         return x + self.expand.forward_pixel(
             torch.relu(self.spatial.forward_at(cache, i, j, margin))
         )
