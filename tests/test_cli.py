@@ -77,6 +77,13 @@ def test_sample_writes_a_grid(trained_run, tmp_path, capsys):
     assert code == 0, err
     with Image.open(out_file) as image:
         assert image.size == (2 * 6 + 3 * 2, 2 * 5 + 3 * 2)  # 2 x 2 tiles, 2-pixel padding
+        eager = np.asarray(image)
+    compiled_file = tmp_path / "compiled.png"
+    argv = ["sample", str(trained_run), "--n", "4", "--size", "5x6", "--compile"]
+    code, out, err = run([*argv, "--out", str(compiled_file)], capsys)
+    assert code == 0, err
+    with Image.open(compiled_file) as image:
+        assert np.array_equal(np.asarray(image), eager)  # the same draws, compiled
 
 
 def test_sample_completes_given_images_at_a_temperature(trained_run, tmp_path, capsys):
@@ -228,9 +235,10 @@ def test_svg_runs_train_evaluate_best_of_n_sample_and_plot(tmp_path, capsys):
         assert report["protocol"]["evaluator"] == "frame-prediction"
         reports.append(str(run_dir / "eval-limit2.json"))
     gif = tmp_path / "svg.gif"
-    code, _, err = run(
-        ["sample", str(tmp_path / "svg-lp-smmnist"), "--n", "1", "--out", str(gif)], capsys
-    )
+    argv = ["sample", str(tmp_path / "svg-lp-smmnist"), "--n", "1", "--out", str(gif)]
+    code, _, err = run([*argv, "--compile"], capsys)
+    assert code != 0 and "--compile apply to the autoregressive" in err
+    code, _, err = run(argv, capsys)
     assert code == 0, err
     with Image.open(gif) as image:
         assert image.n_frames == 25  # 5 context + 20 predicted frames

@@ -269,6 +269,13 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
     help="Video models: frames to generate after the context (default: the protocol's).",
 )
 @click.option("--naive", is_flag=True, help="Use the naive reference sampler (same draws).")
+@click.option(
+    "--compile",
+    "compiled",
+    is_flag=True,
+    help="PixelCNN and VPN: compile the cached sampler's per-pixel step (same draws; pays "
+    "from about a 64x64 frame on, after seconds of compilation).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--temperature",
@@ -283,7 +290,9 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
     help="Image models: a .npy of uint8 images [N, C, H, W] (or [N, H, W]) to complete.",
 )
 @click.option("--mask", help="With --complete: top-half, or a .npy 0/1 [H, W] of given pixels.")
-def sample(run, out, count, seed, size, steps, naive, device, temperature, complete, mask) -> None:
+def sample(
+    run, out, count, seed, size, steps, naive, compiled, device, temperature, complete, mask
+) -> None:
     """Draw samples from RUN: an image grid, or continued test videos (GIF or grid).
 
     Completion: genvid sample RUN --complete digits.npy --mask top-half --out done.png keeps
@@ -297,6 +306,7 @@ def sample(run, out, count, seed, size, steps, naive, device, temperature, compl
         size=size,
         steps=steps,
         fast=not naive,
+        compiled=compiled,
         device=device,
         temperature=temperature,
         complete=Path(complete) if complete else None,

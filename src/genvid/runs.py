@@ -200,9 +200,10 @@ def load_run_model(run_dir: Path, device: torch.device) -> tuple[torch.nn.Module
     return model.to(device).eval(), spec, step
 
 
-def _data_label(name: str) -> str:
+def _data_label(name: str, split: str) -> str:
     if name in ("moving-mnist", "moving-mnist-stochastic"):
-        return f"{name} (regenerated from MNIST-test, seed {gdata.TEST_SET_SEED})"
+        digits = "MNIST-train digits 50,000-59,999" if split == "valid" else "MNIST-test"
+        return f"{name} (regenerated from {digits}, seed {_regenerated_seed(name, split)})"
     return name
 
 
@@ -261,7 +262,7 @@ def evaluate_run(
         raise NonFiniteResultError(f"{run_dir} (checkpoint step {step}): {err}") from None
     report["protocol"] = {
         "evaluator": judge.name,
-        "data": _data_label(name),
+        "data": _data_label(name, split),
         "split": split,
         "first_n": limit,
         "count": report["count"],
@@ -302,6 +303,7 @@ def sample_run(
     size: str | None = None,
     steps: int | None = None,
     fast: bool = True,
+    compiled: bool = False,
     device: str = "auto",
     temperature: float = 1.0,
     complete: Path | None = None,
@@ -333,6 +335,7 @@ def sample_run(
         size=shape,
         generator=torch.Generator(device=torch_device).manual_seed(seed),
         fast=fast,
+        compiled=compiled,
         temperature=temperature,
         complete=images,
         mask=given,

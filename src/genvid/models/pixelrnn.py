@@ -157,6 +157,7 @@ class PixelRNN(LikelihoodModel):
         *,
         generator: torch.Generator | None = None,
         fast: bool = True,
+        compiled: bool = False,
         progress: bool = False,
         condition: Tensor | None = None,
         start: Tensor | None = None,
@@ -169,10 +170,16 @@ class PixelRNN(LikelihoodModel):
         `condition`, `start` and `known` serve the multi-scale model: the conditioning map
         `[n, condition_channels, H, W]`, and pixels given in advance (`genvid.sampling`).
         `given` (bool `[H, W]`) keeps those pixels of `start` and draws the rest conditioned
-        on them (completion); `temperature` divides the logits (1.0: exact).
+        on them (completion); `temperature` divides the logits (1.0: exact). `compiled` is
+        refused: the recurrent steppers keep Python state per row (`RowLSTMStepper`).
 
         Returns: uint8 `[n, C, H, W]`.
         """
+        if compiled:
+            raise ValueError(
+                "compiled sampling covers PixelCNN and the VPN; the PixelRNNs' recurrent "
+                "steppers keep Python state per row"
+            )
         with eval_mode(self):
             with torch.no_grad():
                 if fast:

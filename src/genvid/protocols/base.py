@@ -24,6 +24,7 @@ class SampleRequest:
     size: tuple[int, int] | None  # image size (image protocols); None: the training data's
     generator: torch.Generator
     fast: bool  # cached sampler (likelihood models); False: the naive reference
+    compiled: bool = False  # the cached sampler's per-pixel step through torch.compile
     temperature: float = 1.0  # autoregressive models: logits divided by it (1.0: exact)
     complete: Tensor | None = None  # image models: uint8 [N, C, H, W] images to complete
     mask: Tensor | None = None  # bool [H, W]: the pixels of `complete` kept as given
@@ -31,9 +32,9 @@ class SampleRequest:
 
 def plain_sampling_only(request: SampleRequest) -> None:
     """Refuse the options of autoregressive samplers where a protocol draws otherwise."""
-    if request.temperature != 1.0 or request.complete is not None:
+    if request.temperature != 1.0 or request.complete is not None or request.compiled:
         raise ValueError(
-            "--temperature and --complete apply to the autoregressive likelihood models"
+            "--temperature, --complete and --compile apply to the autoregressive likelihood models"
         )
 
 

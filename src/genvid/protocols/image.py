@@ -61,6 +61,7 @@ class ImageNLL:
             size,
             generator=request.generator,
             fast=request.fast,
+            compiled=request.compiled,
             progress=True,
             temperature=request.temperature,
             start=start,

@@ -99,6 +99,7 @@ class VideoNLL:
             steps=steps,
             generator=request.generator,
             fast=request.fast,
+            compiled=request.compiled,
             progress=True,
             temperature=request.temperature,
         ).cpu()
