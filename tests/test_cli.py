@@ -212,6 +212,17 @@ def test_video_run_trains_evaluates_against_the_bound_and_samples_a_gif(tmp_path
     with Image.open(gif) as image:
         assert image.n_frames >= 2  # context frames, then the continuation
 
+    clips = np.random.default_rng(0).integers(0, 2, (2, 3, 8, 8), dtype=np.uint8)  # [N, T, H, W]
+    np.save(tmp_path / "clips.npy", clips)
+    argv = ["sample", str(run_dir), "--complete", str(tmp_path / "clips.npy"), "--steps", "2"]
+    code, out, err = run([*argv, "--mask", "top-half", "--out", str(gif)], capsys)
+    assert code == 0, err
+    with Image.open(gif) as image:
+        assert image.n_frames == 2 + 2  # the two context frames, the completed one and one more
+    np.save(tmp_path / "clips.npy", clips[:, :1])
+    code, out, err = run([*argv, "--mask", "top-half", "--out", str(gif)], capsys)
+    assert code == 1 and "T >= 2" in err
+
 
 SVG_TINY = [
     "--set", "hidden_channels=2", "--set", "g_dim=4", "--set", "z_dim=2", "--set", "rnn_size=4",

@@ -105,3 +105,37 @@ def test_vpn_frames_take_a_temperature_cached_and_naive_alike():
     )
     assert torch.equal(sample(False, 0.5), sample(True, 0.5))
     assert not torch.equal(sample(True, 0.5), sample(True, 1.0))
+
+
+@pytest.mark.parametrize("baseline", [False, True])
+def test_vpn_completes_the_first_frame_from_its_given_pixels(baseline):
+    torch.manual_seed(0)
+    model = genvid.create(
+        "vpn-micro",
+        hidden_channels=4,
+        encoder_blocks=1,
+        decoder_blocks=1,
+        lstm_channels=4,
+        baseline=baseline,
+    ).double()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(3.0)  # probabilities that move enough to change draws
+    context = torch.randint(0, 256, (32, 1, 1, *SIZE), dtype=torch.uint8)
+    mask = torch.zeros(SIZE, dtype=torch.bool)
+    mask[: SIZE[0] // 2] = True
+
+    def complete(seed: int, fast: bool = True):
+        start = torch.randint(0, 256, (32, 1, *SIZE), generator=torch.Generator().manual_seed(seed))
+        generator = torch.Generator().manual_seed(5)
+        frames = model.sample(
+            context=context, steps=2, generator=generator, fast=fast, start=start.byte(), given=mask
+        )
+        return start.byte(), frames
+
+    start, frames = complete(1)
+    assert torch.equal(frames[:, 0][mask.expand_as(start)], start[mask.expand_as(start)])
+    if not baseline:  # the raster decoder reads the given pixels; the baseline cannot
+        assert torch.equal(complete(1, fast=False)[1], frames)
+        other = complete(2)[1]
+        assert not torch.equal(other[:, 0][:, :, ~mask], frames[:, 0][:, :, ~mask])

@@ -287,7 +287,9 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
 @click.option(
     "--complete",
     type=click.Path(),
-    help="Image models: a .npy of uint8 images [N, C, H, W] (or [N, H, W]) to complete.",
+    help="A .npy of uint8 images [N, C, H, W] (or [N, H, W]) to complete; VPNs: videos "
+    "[N, T, C, H, W] (or [N, T, H, W]) continued after all but their last frame, whose "
+    "given pixels the first drawn frame keeps.",
 )
 @click.option("--mask", help="With --complete: top-half, or a .npy 0/1 [H, W] of given pixels.")
 def sample(

@@ -349,14 +349,15 @@ def sample_run(
 
 
 def _completion(path: Path, mask: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The images to complete (uint8 `[N, C, H, W]`) and the bool `[H, W]` of given pixels."""
+    """What to complete (uint8, 3 to 5 dimensions: the protocol says which it takes) and the
+    bool `[H, W]` of given pixels."""
     images = _read_npy(path, "--complete")
-    if images.dtype != np.uint8 or images.ndim not in (3, 4):
+    if images.dtype != np.uint8 or images.ndim not in (3, 4, 5):
         raise ValueError(
-            f"--complete {path}: wants uint8 images [N, C, H, W] or [N, H, W], got "
-            f"{images.dtype} {images.shape}"
+            f"--complete {path}: wants uint8 images [N, (C,) H, W] or videos [N, T, (C,) H, W], "
+            f"got {images.dtype} {images.shape}"
         )
-    images = torch.from_numpy(images if images.ndim == 4 else images[:, None].copy())
+    images = torch.from_numpy(images)
     height, width = images.shape[-2:]
     if mask == "top-half":
         given = torch.zeros(height, width, dtype=torch.bool)

@@ -285,11 +285,14 @@ class VideoPixelNetwork(LikelihoodModel):
         progress: bool,
         temperature: float = 1.0,
         compiled: bool = False,
+        start: Tensor | None = None,
+        given: Tensor | None = None,
     ) -> Tensor:
         condition = self.condition(lstm_out)  # (B, 2c, H, W), fixed for the whole frame
         if self.config.baseline:  # every value independent given the past: one pass
             logits = self._decode_conditioned(condition, None) / temperature
-            return self.likelihood.sample(logits, generator)
+            frame = self.likelihood.sample(logits, generator)
+            return frame if given is None else torch.where(given, start, frame)
         if fast:
             params_at = self.cached_params_at(condition, compiled=compiled)
         elif compiled:
@@ -306,6 +309,8 @@ class VideoPixelNetwork(LikelihoodModel):
             generator=generator,
             progress=progress,
             temperature=temperature,
+            start=start,
+            given=given,
         )
 
     @torch.no_grad()
@@ -321,11 +326,16 @@ class VideoPixelNetwork(LikelihoodModel):
         compiled: bool = False,
         progress: bool = False,
         temperature: float = 1.0,
+        start: Tensor | None = None,
+        given: Tensor | None = None,
     ) -> Tensor:
         """Continue `context` by `steps` frames, or, without context, draw `n` videos of
-        `size` from an all-zero previous frame. Cached (`fast`, its per-pixel step compiled if
-        `compiled`: one compilation serves every frame) or naive decoding draw the same values
-        from the same generator. `temperature` divides the logits (1.0: exact).
+        `size` from an all-zero previous frame. Completion: the first drawn frame keeps the
+        pixels of `start` (uint8 `[B, C, H, W]`) where `given` (bool `[H, W]`) is set and
+        draws the rest conditioned on them (`genvid.sampling.sample_raster`). Cached (`fast`,
+        its per-pixel step compiled if `compiled`: one compilation serves every frame) or
+        naive decoding draw the same values from the same generator. `temperature` divides
+        the logits (1.0: exact).
 
         Returns: uint8 `[B, steps, C, H, W]`.
         """
@@ -346,10 +356,17 @@ class VideoPixelNetwork(LikelihoodModel):
                 state = self._advance(previous, *state)
                 previous = context[:, t]
             frames = []
-            for _ in range(steps):
+            for t in range(steps):
                 state = self._advance(previous, *state)
                 previous = self._sample_frame(
-                    state[0], generator, fast, progress, temperature, compiled
+                    state[0],
+                    generator,
+                    fast,
+                    progress,
+                    temperature,
+                    compiled,
+                    start=start.to(self.device) if t == 0 and start is not None else None,
+                    given=given.to(self.device) if t == 0 and given is not None else None,
                 )
                 frames.append(previous)
             return torch.stack(frames, dim=1)

@@ -54,7 +54,15 @@ class ImageNLL:
             raise ValueError("image models write .png grids; use --out FILE.png")
         count, size, start, given = request.count, request.size, None, None
         if request.complete is not None:  # completion: the file's images, the mask's pixels
-            start, given = request.complete.to(model.device), request.mask
+            start, given = request.complete, request.mask
+            if start.dim() == 3:  # [N, H, W]: one channel
+                start = start[:, None]
+            if start.dim() != 4:
+                raise ValueError(
+                    f"--complete: image models take images [N, C, H, W] or [N, H, W], got "
+                    f"{tuple(request.complete.shape)}"
+                )
+            start = start.to(model.device)
             count, size = len(start), tuple(start.shape[-2:])
         images = model.sample(
             count,

@@ -84,16 +84,22 @@ class VideoNLL:
 
     def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
         """Continue the first test videos after `context` frames: a GIF (context, truth and
-        sample side by side) or a PNG grid (one video per row)."""
+        sample side by side) or a PNG grid (one video per row). With `--complete`, continue
+        the file's videos instead: all frames but the last are the context, and the first
+        drawn frame keeps the last one's given pixels (shown in the truth column)."""
         steps = request.steps if request.steps is not None else self.predicted
         if steps < 1:
             raise ValueError(f"--steps must be >= 1, got {steps}")
-        if request.complete is not None:
-            raise ValueError("--complete applies to image models; videos continue test videos")
-        given = videos(request.count)
-        gdata.check_frames(given, context=self.context, predicted=steps, source="the test set")
-        context = given[:, : self.context]
-        truth = given[:, self.context : self.context + steps]
+        start = None
+        if request.complete is not None:  # the file's videos; their last frame is completed
+            context, start = _completion_videos(request.complete)
+            truth = torch.zeros(len(start), steps, *start.shape[1:], dtype=torch.uint8)
+            truth[:, 0] = start * request.mask  # the "truth" column shows the given pixels
+        else:
+            given = videos(request.count)
+            gdata.check_frames(given, context=self.context, predicted=steps, source="the test set")
+            context = given[:, : self.context]
+            truth = given[:, self.context : self.context + steps]
         samples = model.sample(
             context=context.to(model.device),
             steps=steps,
@@ -102,6 +108,8 @@ class VideoNLL:
             compiled=request.compiled,
             progress=True,
             temperature=request.temperature,
+            start=start,
+            given=request.mask if start is not None else None,
         ).cpu()
         if request.out.suffix.lower() == ".gif":
             return save_video_gif(context, truth, samples, request.out)
@@ -116,3 +124,16 @@ class VideoNLL:
             return model.sample(TRAINING_VIDEOS, size, steps=TRAINING_STEPS, generator=generator)
 
         return draw
+
+
+def _completion_videos(videos: Tensor) -> tuple[Tensor, Tensor]:
+    """`--complete` videos `[N, T, (C,) H, W]` -> the context (all frames but the last) and
+    the last frame, whose given pixels the first drawn frame keeps."""
+    if videos.dim() == 4:  # [N, T, H, W]: one channel
+        videos = videos[:, :, None]
+    if videos.dim() != 5 or videos.shape[1] < 2:
+        raise ValueError(
+            "--complete: video models take videos [N, T, C, H, W] or [N, T, H, W] with T >= 2 "
+            f"(context frames, then the frame to complete), got {tuple(videos.shape)}"
+        )
+    return videos[:, :-1], videos[:, -1]
