@@ -273,8 +273,8 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
     "--compile",
     "compiled",
     is_flag=True,
-    help="PixelCNN and VPN: compile the cached sampler's per-pixel step (same draws; pays "
-    "from about a 64x64 frame on, after seconds of compilation).",
+    help="PixelCNN and VPN: compile the cached sampler's per-pixel step (same draws; the "
+    "compilation takes seconds, once per process; see BENCHMARKS.md for when it pays).",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
