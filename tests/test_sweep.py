@@ -116,6 +116,16 @@ def test_two_workers_share_one_sqlite_study_with_distinct_trials(tmp_path):
     assert len({t.number for t in trials}) == len(trials)
     dirs = {t.user_attrs["run_dir"] for t in finished}
     assert len(dirs) == len(finished)
+    assert len({t.params["lr"] for t in finished}) == len(finished)  # distinct draws too
+
+
+def test_a_second_sweep_command_on_one_study_draws_new_configurations(tmp_path):
+    """Each trial's sampler is seeded by its number: a second command (a fresh process with
+    the same --seed) must not repeat the first one's configurations."""
+    run_sweep(tiny_sweep(trials=2), tmp_path)
+    run_sweep(tiny_sweep(trials=4), tmp_path)
+    lrs = [t.params["lr"] for t in study_of(tmp_path).trials]
+    assert len(lrs) == 4 and len(set(lrs)) == 4
 
 
 def test_the_pruner_stops_a_trial_worse_than_the_median(tmp_path):
@@ -128,6 +138,18 @@ def test_the_pruner_stops_a_trial_worse_than_the_median(tmp_path):
     trials = study_of(tmp_path).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
     assert list(trials[2].intermediate_values) == [2]  # stopped at its first rung
+
+
+def test_a_trial_that_reaches_the_last_rung_completes_however_bad(tmp_path):
+    definition = tiny_sweep(trials=3, params=("lr=loguniform:1e-9:1e-1",), budget_steps=4, rungs=1)
+    (tmp_path / "trials").mkdir(parents=True)
+    study = _open_study(definition, f"sqlite:///{tmp_path / 'study.db'}")
+    for lr in (3e-2, 3e-2, 1e-9):
+        study.enqueue_trial({"lr": lr})
+    run_sweep(definition, tmp_path)
+    trials = study_of(tmp_path).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert trials[2].value > max(trials[0].value, trials[1].value)  # the median pruner's case
 
 
 @pytest.mark.parametrize(

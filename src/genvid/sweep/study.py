@@ -100,13 +100,12 @@ def run_sweep(
     study = _open_study(sweep, url)
     _fail_abandoned_trials(study, out)
     if workers == 1:
-        _work(sweep, out, url, 0)
+        _work(sweep, out, url)
     else:
         context = multiprocessing.get_context("spawn")
         threads = max(1, (os.cpu_count() or 1) // workers)
         processes = [
-            context.Process(target=_work, args=(sweep, out, url, k, threads))
-            for k in range(workers)
+            context.Process(target=_work, args=(sweep, out, url, threads)) for _ in range(workers)
         ]
         for process in processes:
             process.start()
@@ -174,7 +173,7 @@ def _lock_path(out: Path, number: int) -> Path:
     return out / "trials" / f".{number:04d}.lock"
 
 
-def _work(sweep: Sweep, out: Path, url: str, worker: int, threads: int | None = None) -> None:
+def _work(sweep: Sweep, out: Path, url: str, threads: int | None = None) -> None:
     """One worker: start trials until the study holds enough finished (or running) ones."""
     import optuna
     import torch
@@ -185,7 +184,7 @@ def _work(sweep: Sweep, out: Path, url: str, worker: int, threads: int | None = 
     study = optuna.load_study(
         study_name=STUDY,
         storage=_storage(url),
-        sampler=optuna.samplers.TPESampler(seed=sweep.seed + worker),
+        sampler=_sampler(sweep.seed, 0),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
     failures = 0
@@ -194,6 +193,7 @@ def _work(sweep: Sweep, out: Path, url: str, worker: int, threads: int | None = 
         if sum(s in FINISHED or s == "RUNNING" for s in states) >= sweep.trials:
             return
         trial = study.ask()
+        study.sampler = _sampler(sweep.seed, trial.number)  # before any parameter is drawn
         try:
             value = _run_trial(sweep, out, trial)
         except optuna.TrialPruned:
@@ -209,6 +209,16 @@ def _work(sweep: Sweep, out: Path, url: str, worker: int, threads: int | None = 
             raise
         else:
             study.tell(trial, value)
+
+
+def _sampler(seed: int, number: int):  # noqa: ANN202 (an optuna sampler)
+    """TPE seeded from the sweep's seed and the trial's number, so every trial draws its own
+    configuration whichever worker or command runs it (one seed per process let two
+    `genvid sweep` commands on one study repeat each other's trials), and a serial sweep
+    repeats exactly."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed * 1_000_003 + number)
 
 
 def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an optuna.Trial)
@@ -253,7 +263,7 @@ def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an opt
             )
             value = float(report[key])
             trial.report(value, stop)
-            if trial.should_prune():
+            if stop < sweep.budget_steps and trial.should_prune():  # a finished trial counts
                 raise optuna.TrialPruned()
     return value
 
