@@ -86,11 +86,20 @@ def test_low_temperature_concentrates_the_draws():
     assert cold.std(0).mean() < hot.std(0).mean()
 
 
-def test_vpn_frames_take_a_temperature_cached_and_naive_alike():
+def tiny_vpn(**overrides):
     torch.manual_seed(0)
-    model = genvid.create(
-        "vpn-micro", hidden_channels=4, encoder_blocks=1, decoder_blocks=1, lstm_channels=4
+    return genvid.create(
+        "vpn-micro",
+        hidden_channels=4,
+        encoder_blocks=1,
+        decoder_blocks=1,
+        lstm_channels=4,
+        **overrides,
     ).double()
+
+
+def test_vpn_frames_take_a_temperature_cached_and_naive_alike():
+    model = tiny_vpn()
     context = torch.randint(0, 256, (2, 2, 1, 4, 4), dtype=torch.uint8)
 
     def sample(fast: bool, temperature: float):
@@ -109,15 +118,7 @@ def test_vpn_frames_take_a_temperature_cached_and_naive_alike():
 
 @pytest.mark.parametrize("baseline", [False, True])
 def test_vpn_completes_the_first_frame_from_its_given_pixels(baseline):
-    torch.manual_seed(0)
-    model = genvid.create(
-        "vpn-micro",
-        hidden_channels=4,
-        encoder_blocks=1,
-        decoder_blocks=1,
-        lstm_channels=4,
-        baseline=baseline,
-    ).double()
+    model = tiny_vpn(baseline=baseline)
     with torch.no_grad():
         for param in model.parameters():
             param.mul_(3.0)  # probabilities that move enough to change draws

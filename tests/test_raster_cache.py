@@ -147,19 +147,19 @@ def test_the_compiled_step_draws_what_the_eager_one_draws(name):
         model = _random(_vpn()[0], torch.float32)
         context = torch.randint(0, 2, (2, 1, 1, *SIZE), dtype=torch.uint8)
 
-        def draw(compiled):
+        def draw(compiled, fast=True):
             generator = torch.Generator().manual_seed(5)
-            return model.sample(context=context, steps=2, generator=generator, compiled=compiled)
+            return model.sample(
+                context=context, steps=2, generator=generator, fast=fast, compiled=compiled
+            )
     else:
         model = _random(genvid.create("pixelcnn-mnist", **PIXELCNN, **RGB), torch.float32)
 
-        def draw(compiled):
+        def draw(compiled, fast=True):
             generator = torch.Generator().manual_seed(5)
-            return model.sample(2, SIZE, generator=generator, compiled=compiled)
+            return model.sample(2, SIZE, generator=generator, fast=fast, compiled=compiled)
 
     with torch._dynamo.config.patch(error_on_recompile=True):
         assert torch.equal(draw(compiled=True), draw(compiled=False))
     with pytest.raises(ValueError, match="cached sampler"):
-        model.sample(2, SIZE, fast=False, compiled=True) if name != "vpn" else model.sample(
-            context=context, steps=1, fast=False, compiled=True
-        )
+        draw(compiled=True, fast=False)

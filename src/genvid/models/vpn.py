@@ -350,6 +350,8 @@ class VideoPixelNetwork(LikelihoodModel):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         context = self._check(context.to(self.device), "context")
+        start = None if start is None else start.to(self.device)
+        given = None if given is None else given.to(self.device)
         with eval_mode(self):
             previous, state = self._initial(context)
             for t in range(context.shape[1]):
@@ -365,8 +367,8 @@ class VideoPixelNetwork(LikelihoodModel):
                     progress,
                     temperature,
                     compiled,
-                    start=start.to(self.device) if t == 0 and start is not None else None,
-                    given=given.to(self.device) if t == 0 and given is not None else None,
+                    start=start if t == 0 else None,
+                    given=given if t == 0 else None,
                 )
                 frames.append(previous)
             return torch.stack(frames, dim=1)
