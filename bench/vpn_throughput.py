@@ -8,8 +8,8 @@ resident memory of that process; the convolution and matmul work of one step (co
 bf16 autocast; bf16 with channels_last weights and `torch.compile` (what `genvid train
 --precision bf16 --channels-last --compile` does); bf16 with `checkpoint_activations`; fp32,
 plain and checkpointed; and the TensorFlow reimplementation's equal work ("10+10-nograd": 10
-context frames without gradients, 10 scored) in fp32, bf16 and compiled bf16, beside 10+10 with
-the context in the graph. A row whose process the kernel kills for memory says so.
+context frames without gradients, 10 scored) in fp32, compiled fp32, bf16 and compiled bf16,
+beside 10+10 with the context in the graph. A row whose process the kernel kills for memory says so.
 Table 2: activations autograd saves for backward at batch 16, 20 frames of 64x64, plain and
 checkpointed, for every preset including vpn-full (too large to train here): counted with
 saved-tensor hooks on small steps (`--memory-size`) and scaled linearly.
@@ -18,6 +18,8 @@ Table 3: seconds to sample one frame after two context frames, cached and naive.
     python bench/vpn_throughput.py [--presets vpn-micro,vpn-mini] [--batch 16] [--frames 20]
         [--size 64] [--steps 2] [--ways bf16,bf16-compiled,...]
         [--memory-presets vpn-micro,vpn-mini,vpn-full] [--sample-size 64]
+
+`--memory-presets ""` and `--sample-size 0` leave tables 2 and 3 out.
 
 Small sizes (`--batch 2 --frames 3 --size 8 --steps 1 --ways fp32 --memory-size 8
 --sample-size 4`) check that it runs.
@@ -53,6 +55,7 @@ WAYS = {  # name: (autocast bf16, channels_last + compile, model config override
     "fp32-10+10-nograd": (False, False, EQUAL_WORK),
     "bf16-10+10-nograd": (True, False, EQUAL_WORK),
     "bf16-compiled-10+10-nograd": (True, True, EQUAL_WORK),
+    "fp32-compiled-10+10-nograd": (False, True, EQUAL_WORK),
 }
 
 
@@ -148,7 +151,9 @@ def main() -> None:
     )
     parser.add_argument("--memory-presets", default="vpn-micro,vpn-mini,vpn-full")
     parser.add_argument("--memory-size", type=int, default=16, help="frame side, memory rows")
-    parser.add_argument("--sample-size", type=int, default=64, help="frame side for sampling")
+    parser.add_argument(
+        "--sample-size", type=int, default=64, help="frame side for sampling (0: no sampling)"
+    )
     args = parser.parse_args()
     keep_freed_memory()
     presets = args.presets.split(",")
@@ -177,11 +182,13 @@ def main() -> None:
         f"{TARGET[2]}x{TARGET[3]}, float32 (estimated)\n\n"
         "| preset | params | plain | checkpoint_activations |\n|---|---:|---:|---:|"
     )
-    for name in args.memory_presets.split(","):
+    for name in filter(None, args.memory_presets.split(",")):
         models = [genvid.create(name, checkpoint_activations=c) for c in (False, True)]
         sizes = [activation_gib(model, args.memory_size, (2, 4)) for model in models]
         params = sum(p.numel() for p in models[0].parameters())
         print(f"| {name} | {params / 1e6:.2f}M | {sizes[0]:.1f} GiB | {sizes[1]:.1f} GiB |")
+    if not args.sample_size:
+        return
     print(
         f"\nSampling one {args.sample_size}x{args.sample_size} frame after two context frames"
         "\n\n| preset | cached | naive | naive / cached |\n|---|---:|---:|---:|"

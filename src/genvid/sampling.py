@@ -8,11 +8,15 @@ nothing at that pixel changes again, so about one full pass of work is done in a
 
 `RasterCache` is that bookkeeping, shared by every model: the padded buffers, copying newly
 drawn values in, and computing the pixels a sampler skipped. A model supplies only its layers
-at one pixel (`pixel(i, j)`, reading and writing the cache's buffers).
+at one pixel (`pixel(i, j)`, reading and writing the cache's buffers). Its `draw_at` fuses a
+pixel's layers, the draw of a value and its store into the cache into one step, which
+`torch.compile` can make one graph of: at batch 1 a value costs well under a millisecond, so
+what is not in that graph (Python dispatch of each small operation) is most of the time.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +26,9 @@ from tqdm import tqdm
 
 # (images drawn so far `[n, C, H, W]`, row, column) -> parameters at that pixel `[n, P*C]`
 ParamsAt = Callable[[Tensor, int, int], Tensor]
+# (images drawn so far, row, column, colour, uniform numbers from the likelihood's `uniform`)
+# -> the values drawn there `[n]` (uint8)
+DrawAt = Callable[[Tensor, int, int, int, Tensor], Tensor]
 
 
 class RasterCache:
@@ -58,7 +65,7 @@ class RasterCache:
         shape = (self.n, self.height + self.margin, self.width + 2 * self.margin, channels)
         return self._like.new_zeros(shape)
 
-    def params_at(self, pixel: Callable[[Any, Any], Tensor], *, compiled: bool = False) -> ParamsAt:
+    def params_at(self, pixel: Callable[[int, int], Tensor]) -> ParamsAt:
         """The sampler's `params_at` from the model's `pixel(i, j)` (parameters at (i, j),
         every layer computed there from the buffers, its own outputs written into them).
 
@@ -69,35 +76,106 @@ class RasterCache:
         sampler has moved on: no layer's output at (i, j) depends on the last colour drawn
         there (at the centre, mask A passes a colour's value only to later colour groups,
         and the last colour has none).
-
-        `compiled`: run `pixel` through `torch.compile`, with i and j passed as 0-d tensors so
-        that one graph serves every pixel (Python ints would be specialised on, one graph per
-        column). `pixel` must then index with tensors only (`genvid.nn.masked.read_at`,
-        `write_at`, `MaskedConv2d.forward_at` do); the first call compiles (seconds).
         """
-        m, width = self.margin, self.width
-        if compiled:
-            step = torch.compile(pixel, dynamic=False)
-            device = self.data.device
-            run = lambda i, j: step(  # noqa: E731
-                torch.tensor(i, device=device), torch.tensor(j, device=device)
-            )
-        else:
-            run = pixel
 
         def params_at(x: Tensor, i: int, j: int) -> Tensor:
-            index = i * width + j
-            if index < self._last:
-                raise ValueError(f"pixel ({i}, {j}) asked for after a later one: not raster order")
-            top = max(self._last, 0) // width
-            rows = self._scale(x[:, :, top : i + 1]).permute(0, 2, 3, 1)
-            self.data[:, top + m : i + m + 1, m : m + width] = rows
-            for skipped in range(self._last + 1, index):
-                run(*divmod(skipped, width))
-            self._last = index
-            return run(i, j)
+            self._catch_up(x, i, j, pixel, copy=True)
+            return pixel(i, j)
 
         return params_at
+
+    def draw_at(
+        self,
+        pixel: Callable[[Any, Any], Tensor],
+        likelihood,
+        *,
+        temperature: float = 1.0,
+        compiled: bool = False,
+    ) -> DrawAt:
+        """The sampler's `draw_at`: `params_at` and the draw of one value in one step, which
+        also stores the value in the cache, so the drawn image is copied in only when a row
+        begins (for pixels given in advance), not at every value.
+
+        `compiled`: run the step (every layer at the pixel, the draw, the store) through
+        `torch.compile`, with i, j and the colour passed as 0-d tensors so that one graph
+        serves every value (Python ints would be specialised on, one graph per column).
+        `pixel` must then index with tensors only (`genvid.nn.masked.read_at`, `write_at`,
+        `MaskedConv2d.forward_at` do), and the model's masked kernels must be prepared
+        (`genvid.nn.masked.prepare_pixel_weights`). The first call compiles (seconds).
+        """
+        m, width, channels = self.margin, self.width, self.data.shape[-1]
+
+        def step(i: Any, j: Any, c: Any, u: Tensor) -> Tensor:
+            params = pixel(i, j).unflatten(1, (channels, -1))  # (n, C, P)
+            if isinstance(c, int):
+                params = params[:, c]
+            else:
+                params = params.index_select(1, c.reshape(1))[:, 0]
+            if temperature != 1.0:
+                params = params / temperature
+            value = likelihood.draw(params, u)[:, 0]  # (n,) uint8
+            position = ((i + m) * self.data.shape[2] + (j + m)) * channels + c
+            flat = self.data.view(self.n, -1)
+            if isinstance(position, int):
+                flat[:, position] = self._scale(value)
+            else:
+                flat.index_copy_(1, position.reshape(1), self._scale(value)[:, None])
+            return value
+
+        if compiled:
+            # The inputs are made here with fixed shapes: inductor's check of every input's
+            # size and stride at each call would cost about a tenth of a vpn-micro value.
+            compiled_step = torch.compile(step, dynamic=False, options={"size_asserts": False})
+            device = self.data.device
+            # One 0-d tensor per row, column and colour, made once; never one object in two
+            # roles (an alias would be a new case for dynamo's guards).
+            rows, cols, colours = (
+                [torch.tensor(k, device=device) for k in range(count)]
+                for count in (self.height, self.width, channels)
+            )
+            checked = False
+
+            def run(i: int, j: int, c: int, u: Tensor) -> Tensor:
+                nonlocal checked
+                if not checked:  # the first call: every guard, so the right graph is found
+                    checked = True
+                    return compiled_step(rows[i], cols[j], colours[c], u)
+                with _unguarded():
+                    return compiled_step(rows[i], cols[j], colours[c], u)
+        else:
+            run = step
+
+        def draw_at(x: Tensor, i: int, j: int, c: int, u: Tensor) -> Tensor:
+            # Within a row, every value before (i, j) was stored by this step or copied in.
+            self._catch_up(x, i, j, pixel, copy=self._last < 0 or i != self._last // width)
+            return run(i, j, c, u)
+
+        return draw_at
+
+    def _catch_up(self, x: Tensor, i: int, j: int, pixel: Callable, *, copy: bool) -> None:
+        """Before (i, j): copy in the rows drawn since the last call (if `copy`), compute
+        the pixels skipped since (eagerly, in raster order)."""
+        index = i * self.width + j
+        if index < self._last:
+            raise ValueError(f"pixel ({i}, {j}) asked for after a later one: not raster order")
+        m, top = self.margin, max(self._last, 0) // self.width
+        if copy:
+            rows = self._scale(x[:, :, top : i + 1]).permute(0, 2, 3, 1)
+            self.data[:, top + m : i + m + 1, m : m + self.width] = rows
+        for skipped in range(self._last + 1, index):
+            pixel(*divmod(skipped, self.width))
+        self._last = index
+
+
+def _unguarded() -> contextlib.AbstractContextManager:
+    """Dynamo's guards skipped but for those that tell cached graphs apart: a step's later
+    calls differ from its first only in the values of the tensors made for it, and checking
+    every parameter's metadata at every value costs more than a vpn-micro layer. Older torch
+    (no `skip_guard_eval_unsafe`): checked as usual."""
+    try:
+        return torch.compiler.set_stance(skip_guard_eval_unsafe=True)
+    except (AttributeError, TypeError):
+        return contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -113,6 +191,7 @@ def sample_raster(
     known: Tensor | None = None,
     given: Tensor | None = None,
     temperature: float = 1.0,
+    draw_at: DrawAt | None = None,
 ) -> Tensor:
     """Draw images value by value from a raster-causal model.
 
@@ -132,6 +211,9 @@ def sample_raster(
             nothing is drawn and no random number is used.
         temperature: the logits (every likelihood's parameters) are divided by it before a
             value is drawn; 1.0 draws from the model exactly, lower is more conservative.
+        draw_at: a cached sampler's fused step (`RasterCache.draw_at`, made with the same
+            likelihood and temperature): values are drawn through it, and `params_at` is
+            called only at given pixels.
 
     Returns:
         uint8 `[n, C, H, W]`.
@@ -148,6 +230,7 @@ def sample_raster(
     x = torch.zeros(shape, dtype=torch.uint8, device=device)
     if start is not None:
         x.copy_(start)
+    uniform_like = torch.empty(n, per_value, device=device)  # one value's parameters
     skip = known.tolist() if known is not None else [[False] * width] * height
     keep = given.tolist() if given is not None else [[False] * width] * height
     for i in tqdm(
@@ -160,6 +243,10 @@ def sample_raster(
                 params_at(x, i, j)  # a cached sampler computes its layers here
                 continue
             for c in range(channels):
+                if draw_at is not None:
+                    u = likelihood.uniform(uniform_like, generator)
+                    x[:, c, i, j] = draw_at(x, i, j, c, u)
+                    continue
                 params = params_at(x, i, j)[:, c * per_value : (c + 1) * per_value]
                 if temperature != 1.0:
                     params = params / temperature

@@ -11,6 +11,7 @@ Deviations: `num_layers` counts residual blocks after the 7x7 layer; inputs are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 from genvid.models.base import LikelihoodModel, check_config, eval_mode
 from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
-from genvid.nn.masked import MaskedConv2d
+from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights
 from genvid.nn.residual import MaskedResidualBlock
 from genvid.sampling import ParamsAt, RasterCache, sample_raster
 
@@ -88,11 +89,13 @@ class PixelCNN(LikelihoodModel):
             raise ValueError("PixelCNN is unconditional: context must be None")
         return self.likelihood.nll(self.params(x), x)
 
-    def cached_params_at(
-        self, n: int, size: tuple[int, int], *, compiled: bool = False
-    ) -> ParamsAt:
-        """`params_at` of the cached sampler: each layer computed at the new pixel only, the
-        step through `torch.compile` if `compiled` (`RasterCache.params_at`)."""
+    def cached_params_at(self, n: int, size: tuple[int, int]) -> ParamsAt:
+        """`params_at` of the cached sampler: each layer computed at the new pixel only."""
+        cache, pixel = self._raster_step(n, size)
+        return cache.params_at(pixel)
+
+    def _raster_step(self, n: int, size: tuple[int, int]) -> tuple[RasterCache, Callable]:
+        """A raster cache for `n` images of `size` and the network at one pixel on it."""
         margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
         cache = RasterCache(
             n, size, self.config.channels, margin, self._scale, like=self.input_layer.weight
@@ -105,7 +108,7 @@ class PixelCNN(LikelihoodModel):
                 h = block.forward_at(h, buffer, i, j, margin)
             return self.head.forward_pixel(h)
 
-        return cache.params_at(pixel, compiled=compiled)
+        return cache, pixel
 
     def sample(
         self,
@@ -130,8 +133,15 @@ class PixelCNN(LikelihoodModel):
         Returns: uint8 `[n, C, H, W]`.
         """
         with eval_mode(self):
+            draw_at = None
             if fast:
-                params_at = self.cached_params_at(n, size, compiled=compiled)
+                if compiled:
+                    prepare_pixel_weights(self)
+                cache, pixel = self._raster_step(n, size)
+                params_at = cache.params_at(pixel)
+                draw_at = cache.draw_at(
+                    pixel, self.likelihood, temperature=temperature, compiled=compiled
+                )
             elif compiled:
                 raise ValueError("compiled applies to the cached sampler (fast=True)")
             else:
@@ -146,4 +156,5 @@ class PixelCNN(LikelihoodModel):
                 start=start,
                 given=given,
                 temperature=temperature,
+                draw_at=draw_at,
             )

@@ -34,6 +34,7 @@ Deviations:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -44,7 +45,7 @@ from genvid.models.base import LikelihoodModel, check_config, eval_mode
 from genvid.nn.convlstm import ConvLSTMCell, State
 from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
-from genvid.nn.masked import MaskedConv2d, read_at
+from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights, read_at
 from genvid.nn.multiplicative import ResidualMultiplicativeBlock
 from genvid.sampling import ParamsAt, RasterCache, sample_raster
 
@@ -255,10 +256,14 @@ class VideoPixelNetwork(LikelihoodModel):
         return {"loss": nats, "nats_per_frame": nats.detach()}
 
     # -- sampling ---------------------------------------------------------------------------
-    def cached_params_at(self, condition: Tensor, *, compiled: bool = False) -> ParamsAt:
+    def cached_params_at(self, condition: Tensor) -> ParamsAt:
         """`params_at` of the cached sampler for one frame given `condition(lstm output)`
-        `[N, 2c, H, W]`: each decoder layer at the new pixel only, the step through
-        `torch.compile` if `compiled` (`RasterCache.params_at`)."""
+        `[N, 2c, H, W]`: each decoder layer at the new pixel only."""
+        cache, pixel = self._raster_step(condition)
+        return cache.params_at(pixel)
+
+    def _raster_step(self, condition: Tensor) -> tuple[RasterCache, Callable]:
+        """The frame's raster cache and the decoder at one pixel, reading and filling it."""
         n, _, height, width = condition.shape
         margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
         cache = RasterCache(
@@ -275,7 +280,7 @@ class VideoPixelNetwork(LikelihoodModel):
                 h = block.forward_at(h, unit_buffers, i, j, margin)
             return self.head.forward_pixel(h)
 
-        return cache.params_at(pixel, compiled=compiled)
+        return cache, pixel
 
     def _sample_frame(
         self,
@@ -293,8 +298,13 @@ class VideoPixelNetwork(LikelihoodModel):
             logits = self._decode_conditioned(condition, None) / temperature
             frame = self.likelihood.sample(logits, generator)
             return frame if given is None else torch.where(given, start, frame)
+        draw_at = None
         if fast:
-            params_at = self.cached_params_at(condition, compiled=compiled)
+            cache, pixel = self._raster_step(condition)
+            params_at = cache.params_at(pixel)
+            draw_at = cache.draw_at(
+                pixel, self.likelihood, temperature=temperature, compiled=compiled
+            )
         elif compiled:
             raise ValueError("compiled applies to the cached sampler (fast=True)")
         else:
@@ -311,6 +321,7 @@ class VideoPixelNetwork(LikelihoodModel):
             temperature=temperature,
             start=start,
             given=given,
+            draw_at=draw_at,
         )
 
     @torch.no_grad()
@@ -353,6 +364,8 @@ class VideoPixelNetwork(LikelihoodModel):
         start = None if start is None else start.to(self.device)
         given = None if given is None else given.to(self.device)
         with eval_mode(self):
+            if compiled:
+                prepare_pixel_weights(self)
             previous, state = self._initial(context)
             for t in range(context.shape[1]):
                 state = self._advance(previous, *state)

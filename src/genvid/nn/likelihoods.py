@@ -82,7 +82,15 @@ class Bernoulli:
 
     def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Shape: params `[B, C, ...]` -> uint8 values `[B, C, ...]`."""
-        u = _uniform(tuple(params.shape), params, generator)
+        return self.draw(params, self.uniform(params, generator))
+
+    def uniform(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The uniform numbers `draw` turns into values of `params` (one per value)."""
+        return _uniform(tuple(params.shape), params, generator)
+
+    def draw(self, params: Tensor, u: Tensor) -> Tensor:
+        """Values from `params` by inverting the CDF at `u` (`uniform`); no Python branches,
+        so a compiled sampling step can include it."""
         return (u < torch.sigmoid(params.to(_loss_dtype(params)))).to(torch.uint8)
 
 
@@ -102,8 +110,8 @@ class SoftBernoulli(Bernoulli):
         target = x.to(logits.dtype) / 255.0
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
 
-    def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return super().sample(params, generator) * 255
+    def draw(self, params: Tensor, u: Tensor) -> Tensor:
+        return super().draw(params, u) * 255
 
 
 class Categorical:
@@ -128,10 +136,19 @@ class Categorical:
         return F.cross_entropy(logits.transpose(1, 2), x.long(), reduction="none")
 
     def sample(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.draw(params, self.uniform(params, generator))
+
+    def uniform(self, params: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One uniform number per value: shape `[B, C, 1, ...]` for params `[B, C*K, ...]`."""
+        b, p = params.shape[:2]
+        shape = (b, p // self.params_per_value, 1, *params.shape[2:])
+        return _uniform(shape, params, generator)
+
+    def draw(self, params: Tensor, u: Tensor) -> Tensor:
+        """Values from `params` by inverting the CDF at `u` (`uniform`)."""
         probs = torch.softmax(self._logits(params), dim=2)  # (B, C, K, ...)
-        u = _uniform((probs.shape[0], probs.shape[1], 1, *probs.shape[3:]), probs, generator)
         below = (probs.cumsum(dim=2) < u.to(probs.dtype)).sum(dim=2)
-        return below.clamp_(max=self.params_per_value - 1).to(torch.uint8)
+        return below.clamp(max=self.params_per_value - 1).to(torch.uint8)
 
 
 def make_likelihood(name: str) -> Bernoulli | SoftBernoulli | Categorical:
