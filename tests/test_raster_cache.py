@@ -141,24 +141,36 @@ def test_a_cache_buffer_has_the_padded_channels_last_layout():
 
 @pytest.mark.parametrize("name", ["pixelcnn-rgb", "vpn"])
 def test_the_compiled_step_draws_what_the_eager_one_draws(name):
-    """One compilation for every pixel (i and j are tensors) and, for the VPN, every frame.
+    """One compilation for every pixel (i and j are tensors) and, for the VPN, every frame;
+    new weights, a temperature and given pixels scattered within rows are drawn alike too.
     The VPN draws one video: at batch 1 the compiled products are multiply-and-sum loops."""
     torch._dynamo.reset()
+    rows, cols = torch.meshgrid(torch.arange(SIZE[0]), torch.arange(SIZE[1]), indexing="ij")
+    given = (rows + 2 * cols) % 3 == 0  # given pixels in every row, between drawn ones
     if name == "vpn":
         model = _random(_vpn()[0], torch.float32)
         context = torch.randint(0, 2, (1, 1, 1, *SIZE), dtype=torch.uint8)
+        start = torch.randint(0, 2, (1, 1, *SIZE), dtype=torch.uint8)
 
-        def draw(compiled, fast=True):
+        def draw(compiled, fast=True, **kwargs):
             generator = torch.Generator().manual_seed(5)
             return model.sample(
-                context=context, steps=2, generator=generator, fast=fast, compiled=compiled
+                context=context,
+                steps=2,
+                generator=generator,
+                fast=fast,
+                compiled=compiled,
+                **kwargs,
             )
     else:
         model = _random(genvid.create("pixelcnn-mnist", **PIXELCNN, **RGB), torch.float32)
+        start = torch.randint(0, 256, (2, 3, *SIZE), dtype=torch.uint8)
 
-        def draw(compiled, fast=True):
+        def draw(compiled, fast=True, **kwargs):
             generator = torch.Generator().manual_seed(5)
-            return model.sample(2, SIZE, generator=generator, fast=fast, compiled=compiled)
+            return model.sample(
+                2, SIZE, generator=generator, fast=fast, compiled=compiled, **kwargs
+            )
 
     with torch._dynamo.config.patch(error_on_recompile=True):
         assert torch.equal(draw(compiled=True), draw(compiled=False))
@@ -166,5 +178,10 @@ def test_the_compiled_step_draws_what_the_eager_one_draws(name):
         for parameter in model.parameters():
             parameter.mul_(-1.5)
     assert torch.equal(draw(compiled=True), draw(compiled=False))
+    completion = dict(temperature=0.7, start=start, given=given)
+    completed = draw(compiled=True, **completion)
+    assert torch.equal(completed, draw(compiled=False, **completion))
+    first = completed[:, 0] if name == "vpn" else completed
+    assert torch.equal(first[:, :, given], start[:, :, given])
     with pytest.raises(ValueError, match="cached sampler"):
         draw(compiled=True, fast=False)

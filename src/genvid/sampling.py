@@ -8,17 +8,16 @@ nothing at that pixel changes again, so about one full pass of work is done in a
 
 `RasterCache` is that bookkeeping, shared by every model: the padded buffers, copying newly
 drawn values in, and computing the pixels a sampler skipped. A model supplies only its layers
-at one pixel (`pixel(i, j)`, reading and writing the cache's buffers). Its `draw_at` fuses a
-pixel's layers, the draw of a value and its store into the cache into one step, which
-`torch.compile` can make one graph of: at batch 1 a value costs well under a millisecond, so
-what is not in that graph (Python dispatch of each small operation) is most of the time.
+at one pixel (`pixel(i, j)`, reading and writing the cache's buffers). `compiled_draw_at`
+fuses a pixel's layers, the draw of a value and its store into the cache into one graph
+(`torch.compile`): at batch 1 a value costs well under a millisecond, so what is not in that
+graph (Python dispatch of each small operation) is most of the time.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -84,70 +83,57 @@ class RasterCache:
 
         return params_at
 
-    def draw_at(
-        self,
-        pixel: Callable[[Any, Any], Tensor],
-        likelihood,
-        *,
-        temperature: float = 1.0,
-        compiled: bool = False,
+    def compiled_draw_at(
+        self, pixel: Callable[[Tensor, Tensor], Tensor], likelihood, *, temperature: float = 1.0
     ) -> DrawAt:
-        """The sampler's `draw_at`: `params_at` and the draw of one value in one step, which
-        also stores the value in the cache, so the drawn image is copied in only when a row
-        begins (for pixels given in advance), not at every value.
+        """The sampler's `draw_at`: one `torch.compile`d step per value that computes every
+        layer at the pixel, draws the value and stores it in the cache (so the drawn image is
+        never copied in; given pixels come in through `params_at`).
 
-        `compiled`: run the step (every layer at the pixel, the draw, the store) through
-        `torch.compile`, with i, j and the colour passed as 0-d tensors so that one graph
-        serves every value (Python ints would be specialised on, one graph per column).
-        `pixel` must then index with tensors only (`genvid.nn.masked.read_at`, `write_at`,
-        `MaskedConv2d.forward_at` do), and the model's masked kernels must be prepared
-        (`genvid.nn.masked.prepare_pixel_weights`). The first call compiles (seconds).
+        i, j and the colour reach the step as 0-d tensors, so one graph serves every value
+        (Python ints would be specialised on: one graph per column). `pixel` must index with
+        tensors only (`genvid.nn.masked.read_at`, `write_at`, `MaskedConv2d.forward_at` do),
+        and the model's masked kernels must be prepared (`genvid.nn.masked.
+        prepare_pixel_weights`). The first call compiles (seconds). Eager sampling keeps
+        `params_at`: with ints its slices are fewer calls than the step's gathers.
         """
-        m, width, channels = self.margin, self.width, self.data.shape[-1]
+        m, channels = self.margin, self.data.shape[-1]
 
-        def step(i: Any, j: Any, c: Any, u: Tensor) -> Tensor:
+        def step(i: Tensor, j: Tensor, c: Tensor, u: Tensor) -> Tensor:
             params = pixel(i, j).unflatten(1, (channels, -1))  # (n, C, P)
-            if isinstance(c, int):
-                params = params[:, c]
-            else:
-                params = params.index_select(1, c.reshape(1))[:, 0]
+            params = params.index_select(1, c.reshape(1))[:, 0]
             if temperature != 1.0:
                 params = params / temperature
             value = likelihood.draw(params, u)[:, 0]  # (n,) uint8
             position = ((i + m) * self.data.shape[2] + (j + m)) * channels + c
             flat = self.data.view(self.n, -1)
-            if isinstance(position, int):
-                flat[:, position] = self._scale(value)
-            else:
-                flat.index_copy_(1, position.reshape(1), self._scale(value)[:, None])
+            flat.index_copy_(1, position.reshape(1), self._scale(value)[:, None])
             return value
 
-        if compiled:
-            # The inputs are made here with fixed shapes: inductor's check of every input's
-            # size and stride at each call would cost about a tenth of a vpn-micro value.
-            compiled_step = torch.compile(step, dynamic=False, options={"size_asserts": False})
-            device = self.data.device
-            # One 0-d tensor per row, column and colour, made once; never one object in two
-            # roles (an alias would be a new case for dynamo's guards).
-            rows, cols, colours = (
-                [torch.tensor(k, device=device) for k in range(count)]
-                for count in (self.height, self.width, channels)
-            )
-            checked = False
+        # The inputs are made here with fixed shapes: inductor's check of every input's size
+        # and stride at each call would cost about a tenth of a vpn-micro value.
+        compiled_step = torch.compile(step, dynamic=False, options={"size_asserts": False})
+        device = self.data.device
+        # One 0-d tensor per row, column and colour, made once; never one object in two roles
+        # (an alias would be a new case for dynamo's guards).
+        rows, cols, colours = (
+            [torch.tensor(k, device=device) for k in range(count)]
+            for count in (self.height, self.width, channels)
+        )
+        checked = False
 
-            def run(i: int, j: int, c: int, u: Tensor) -> Tensor:
-                nonlocal checked
-                if not checked:  # the first call: every guard, so the right graph is found
-                    checked = True
-                    return compiled_step(rows[i], cols[j], colours[c], u)
-                with _unguarded():
-                    return compiled_step(rows[i], cols[j], colours[c], u)
-        else:
-            run = step
+        def run(i: int, j: int, c: int, u: Tensor) -> Tensor:
+            nonlocal checked
+            if not checked:  # the first call: every guard, so the right graph is found
+                checked = True
+                return compiled_step(rows[i], cols[j], colours[c], u)
+            with _unguarded():
+                return compiled_step(rows[i], cols[j], colours[c], u)
 
         def draw_at(x: Tensor, i: int, j: int, c: int, u: Tensor) -> Tensor:
-            # Within a row, every value before (i, j) was stored by this step or copied in.
-            self._catch_up(x, i, j, pixel, copy=self._last < 0 or i != self._last // width)
+            # Nothing to copy in: a drawn value is stored by the step, and `sample_raster`
+            # visits given pixels with `params_at`, which copies them in, in raster order.
+            self._catch_up(x, i, j, pixel, copy=False)
             return run(i, j, c, u)
 
         return draw_at
@@ -211,9 +197,9 @@ def sample_raster(
             nothing is drawn and no random number is used.
         temperature: the logits (every likelihood's parameters) are divided by it before a
             value is drawn; 1.0 draws from the model exactly, lower is more conservative.
-        draw_at: a cached sampler's fused step (`RasterCache.draw_at`, made with the same
-            likelihood and temperature): values are drawn through it, and `params_at` is
-            called only at given pixels.
+        draw_at: a cached sampler's compiled step (`RasterCache.compiled_draw_at`, made with
+            the same likelihood and temperature): values are drawn through it, and
+            `params_at` is called only at given pixels.
 
     Returns:
         uint8 `[n, C, H, W]`.

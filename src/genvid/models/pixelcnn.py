@@ -135,13 +135,13 @@ class PixelCNN(LikelihoodModel):
         with eval_mode(self):
             draw_at = None
             if fast:
-                if compiled:
-                    prepare_pixel_weights(self)
                 cache, pixel = self._raster_step(n, size)
                 params_at = cache.params_at(pixel)
-                draw_at = cache.draw_at(
-                    pixel, self.likelihood, temperature=temperature, compiled=compiled
-                )
+                if compiled:
+                    prepare_pixel_weights(self)
+                    draw_at = cache.compiled_draw_at(
+                        pixel, self.likelihood, temperature=temperature
+                    )
             elif compiled:
                 raise ValueError("compiled applies to the cached sampler (fast=True)")
             else:

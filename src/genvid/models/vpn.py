@@ -302,9 +302,8 @@ class VideoPixelNetwork(LikelihoodModel):
         if fast:
             cache, pixel = self._raster_step(condition)
             params_at = cache.params_at(pixel)
-            draw_at = cache.draw_at(
-                pixel, self.likelihood, temperature=temperature, compiled=compiled
-            )
+            if compiled:
+                draw_at = cache.compiled_draw_at(pixel, self.likelihood, temperature=temperature)
         elif compiled:
             raise ValueError("compiled applies to the cached sampler (fast=True)")
         else:

@@ -19,7 +19,8 @@ sampler needs once the pixels before it are fixed (Ramachandran et al. 2017, arX
 
 Deviations: none in the mask. For speed, the rows below the centre, which a causal mask
 always zeroes, are cropped from the stored kernel: a k x k kernel is kept as (k//2 + 1) x k
-and padded on top only (1.5x fewer multiply-adds for 3x3, 1.75x for 7x7).
+and padded on top only (1.5x fewer multiply-adds for 3x3, 1.75x for 7x7). At one pixel
+(`forward_at`) the taps right of the centre on its row, zero too, are left out as well.
 """
 
 from __future__ import annotations
@@ -146,9 +147,12 @@ class MaskedConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         # An all-ones mask (e.g. a 1x1 mask-B conv with one group) costs nothing to skip.
         self.register_buffer("mask", None if bool(mask.all()) else mask, persistent=False)
-        # Row and column of each stored kernel tap from the top-left one, in (row, column)
+        # One pixel's step uses the taps up to the centre in raster order: the later ones
+        # (right of the centre on its row) are zero under either mask (1/6 of a cropped 3x3).
+        self.live_taps = (rows - 1) * width + width // 2 + 1
+        # Row and column of each of those taps from the top-left one, in (row, column)
         # order: `forward_at` gathers a pixel's neighbourhood with them.
-        taps = torch.arange(rows * width)
+        taps = torch.arange(self.live_taps)
         self.register_buffer("tap_rows", taps // width * dilation, persistent=False)
         self.register_buffer("tap_cols", taps % width * dilation, persistent=False)
         self._pixel_weight_key: tuple | None = None  # see `_pixel_weight`
@@ -198,14 +202,20 @@ class MaskedConv2d(nn.Module):
         if isinstance(i, int) and isinstance(j, int):  # eager: slicing is the fewest calls
             right = left + step * (self.kernel_width - 1) + 1
             patch = padded[:, top : i + margin + 1 : step, left:right:step]
+            patch = patch.flatten(1, 2)[:, : self.live_taps]  # (B, taps, in)
         else:  # tensors: gather the taps, a graph without Python values
             taps = (self.tap_rows + top) * padded.shape[2] + (self.tap_cols + left)
             patch = padded.flatten(1, 2).index_select(1, taps)  # (B, taps, in)
         out = _pixel_product(patch.flatten(1), self._pixel_weight())
         return out if self.bias is None else out + self.bias
 
+    def _pixel_layout(self) -> Tensor:
+        """The masked kernel's live taps as `[taps * in, out]` (tap-major, channels last)."""
+        taps = self.masked_weight().permute(2, 3, 1, 0).flatten(0, 1)  # (rows * kw, in, out)
+        return taps[: self.live_taps].flatten(0, 1)
+
     def _pixel_weight(self) -> Tensor:
-        """The masked kernel as `[taps * in, out]` (tap-major, channels last), for `forward_at`
+        """The masked kernel as `[taps * in, out]` (live taps only), for `forward_at`
         and `forward_pixel`. A sampler asks for it at every pixel, so without gradients it is
         kept until the weight changes (its version counter, storage or dtype). A compiled
         step cannot check that key, so it reads the kernel `prepare_pixel_weights` kept;
@@ -213,10 +223,10 @@ class MaskedConv2d(nn.Module):
         if torch.compiler.is_compiling() and self._pixel_weight_cache is not None:
             return self._pixel_weight_cache
         if torch.is_grad_enabled() or torch.compiler.is_compiling():
-            return self.masked_weight().permute(2, 3, 1, 0).flatten(0, 2)
+            return self._pixel_layout()
         key = (self.weight._version, self.weight.data_ptr(), self.weight.dtype)
         if self._pixel_weight_key != key:
-            self._pixel_weight_cache = self.masked_weight().permute(2, 3, 1, 0).flatten(0, 2)
+            self._pixel_weight_cache = self._pixel_layout()
             self._pixel_weight_key = key
         return self._pixel_weight_cache
 
