@@ -92,3 +92,30 @@ def test_forward_at_equals_the_convolution_with_ints_and_tensor_indices(kernel, 
                 torch.testing.assert_close(gathered, sliced, rtol=0, atol=1e-12)
                 maps = full.permute(0, 2, 3, 1)
                 assert torch.equal(read_at(maps, torch.tensor(i), torch.tensor(j)), maps[:, i, j])
+
+
+@pytest.mark.parametrize(("in_channels", "out_channels"), [(6, 8), (128, 512)])
+def test_one_pixel_products_in_both_kernel_layouts_equal_the_convolution(in_channels, out_channels):
+    """Small per-pixel kernels are kept `[K, out]`, large ones (128 -> 512: 393,216 weights)
+    `[out, K]`; eager (BLAS) and compiled at batch 1 (multiply and sum) agree with `forward`."""
+    from genvid.nn.masked import STREAMED_KERNEL, prepare_pixel_weights, write_at
+
+    torch.manual_seed(0)
+    conv = MaskedConv2d(in_channels, out_channels, 3, "B").eval()
+    streamed = 5 * in_channels * out_channels > STREAMED_KERNEL
+    prepare_pixel_weights(conv)
+    assert conv._pixel_weight().shape[0 if streamed else 1] == out_channels
+    assert streamed == (in_channels == 128)
+    x = torch.randn(1, in_channels, 4, 5)
+    padded = torch.zeros(1, 4 + 1, 5 + 2, in_channels)
+    step = torch.compile(lambda p, i, j: conv.forward_at(p, i, j, 1), dynamic=False)
+    with torch.no_grad():
+        full = conv(x)
+        for i in range(4):
+            for j in range(5):
+                write_at(padded, i, j, 1, x[:, :, i, j])
+        for i, j in ((0, 0), (2, 3), (3, 4)):
+            eager = conv.forward_at(padded, i, j, 1)
+            compiled = step(padded, torch.tensor(i), torch.tensor(j))
+            torch.testing.assert_close(eager, full[:, :, i, j], rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(compiled, full[:, :, i, j], rtol=1e-5, atol=1e-5)

@@ -210,6 +210,37 @@ def test_truncated_backpropagation_equals_the_full_graph_detached_there(
     assert any(not torch.allclose(a, b) for a, b in zip(grads, full_grads, strict=True))
 
 
+def test_truncated_training_resumed_after_a_kill_equals_the_uninterrupted_run(tmp_path):
+    """`fit` with context_grad=False and window=2: killed after 3 updates and resumed into a
+    differently initialised model, it ends with the uninterrupted run's weights, bit for bit."""
+    from tiny_models import StopAt
+
+    from genvid.train import TrainConfig, fit, load_weights
+
+    videos = torch.randint(0, 256, (6, 6, 1, 4, 4), generator=torch.Generator().manual_seed(0))
+    stream = TensorStream(videos.to(torch.uint8), seed=0)
+    config = TrainConfig(
+        steps=6, batch_size=2, lr=1e-2, device="cpu", checkpoint_every=3, log_every=1
+    )
+    spec = {"model": {"preset": "tiny-vpn", "overrides": {}}, "data": {"name": "tiny"}}
+    options = dict(dilation=False, train_context_frames=2, context_grad=False, window=2)
+
+    def model(noise: float = 0.0):
+        net = _tiny(**options).float().train()
+        with torch.no_grad():
+            for parameter in net.parameters():
+                parameter.add_(noise)
+        return net
+
+    fit(model(), stream, config, tmp_path / "whole", spec=spec)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model(), StopAt(stream, 4), config, tmp_path / "broken", spec=spec)
+    fit(model(noise=0.5), stream, config, tmp_path / "broken", spec=spec, resume=True)
+    expected, got = load_weights(tmp_path / "whole"), load_weights(tmp_path / "broken")
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
 def test_soft_bernoulli_loss_equals_the_data_entropy_when_predictions_equal_targets():
     videos = genvid.data.regenerate_test_set(3)  # (3, 20, 1, 64, 64)
     p = videos[:, 10:].double() / 255

@@ -93,14 +93,25 @@ def read_at(maps: Tensor, i: int | Tensor, j: int | Tensor) -> Tensor:
     return maps.flatten(1, 2).index_select(1, position.reshape(1))[:, 0]
 
 
-def _pixel_product(x: Tensor, weight: Tensor) -> Tensor:
-    """`x @ weight` for one pixel's features `[B, K]`. Compiled at batch 1, as a multiply and
-    a sum over K: inductor fuses that with the operations around it, where a BLAS call per
-    product costs more than its arithmetic (bench/raster_sampling.py: vpn-micro's frame 0.79
-    -> 0.68 s, vpn-full's 2.7x faster than with BLAS calls)."""
+# A per-pixel kernel of more elements than this (512 KiB of float32, beyond a core's L2 cache
+# with its neighbours) is read from memory at every pixel; see `_pixel_product`.
+STREAMED_KERNEL = 2**17
+
+
+def _pixel_product(x: Tensor, weight: Tensor, streamed: bool) -> Tensor:
+    """One pixel's features `[B, K]` times a per-pixel kernel laid out `[K, out]`, or
+    `[out, K]` if `streamed` (more than `STREAMED_KERNEL` elements).
+
+    Compiled at batch 1 the product is a multiply and a sum over K, which inductor fuses with
+    the operations around it (a BLAS call per product costs more than its arithmetic). A small
+    kernel stays in cache, and the sum vectorised across outputs (`[K, out]`) is fastest; a
+    large one streams from memory, and reading each output's K weights contiguously
+    (`[out, K]`) is (vpn-full's 640 x 512 kernels, 2 EPYC cores: 20 GB/s, against 11 for
+    `[K, out]` and 7 for BLAS; vpn-micro's frame is 1.6x slower with `[out, K]`).
+    """
     if torch.compiler.is_compiling() and x.shape[0] == 1:
-        return (x[:, :, None] * weight).sum(1)
-    return x @ weight
+        return (x[:, None, :] * weight).sum(2) if streamed else (x[:, :, None] * weight).sum(1)
+    return x @ weight.T if streamed else x @ weight
 
 
 class MaskedConv2d(nn.Module):
@@ -147,9 +158,11 @@ class MaskedConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         # An all-ones mask (e.g. a 1x1 mask-B conv with one group) costs nothing to skip.
         self.register_buffer("mask", None if bool(mask.all()) else mask, persistent=False)
-        # One pixel's step uses the taps up to the centre in raster order: the later ones
-        # (right of the centre on its row) are zero under either mask (1/6 of a cropped 3x3).
+        # A compiled pixel step uses the taps up to the centre in raster order: the later
+        # ones (right of the centre on its row) are zero under either mask (1/6 of a cropped
+        # 3x3). Eager steps slice every tap: one call fewer than dropping them.
         self.live_taps = (rows - 1) * width + width // 2 + 1
+        self._streamed = out_channels * in_channels * rows * width > STREAMED_KERNEL
         # Row and column of each of those taps from the top-left one, in (row, column)
         # order: `forward_at` gathers a pixel's neighbourhood with them.
         taps = torch.arange(self.live_taps)
@@ -201,23 +214,27 @@ class MaskedConv2d(nn.Module):
         left = j + margin - step * (self.kernel_width // 2)
         if isinstance(i, int) and isinstance(j, int):  # eager: slicing is the fewest calls
             right = left + step * (self.kernel_width - 1) + 1
-            patch = padded[:, top : i + margin + 1 : step, left:right:step]
-            patch = patch.flatten(1, 2)[:, : self.live_taps]  # (B, taps, in)
-        else:  # tensors: gather the taps, a graph without Python values
+            patch = padded[:, top : i + margin + 1 : step, left:right:step]  # every tap
+            weight = self._pixel_weight()
+        else:  # tensors: gather the live taps, a graph without Python values
             taps = (self.tap_rows + top) * padded.shape[2] + (self.tap_cols + left)
-            patch = padded.flatten(1, 2).index_select(1, taps)  # (B, taps, in)
-        out = _pixel_product(patch.flatten(1), self._pixel_weight())
+            patch = padded.flatten(1, 2).index_select(1, taps)  # (B, live taps, in)
+            live = self.live_taps * padded.shape[3]  # the leading K of the kernel
+            weight = self._pixel_weight()
+            weight = weight[:, :live] if self._streamed else weight[:live]
+        out = _pixel_product(patch.flatten(1), weight, self._streamed)
         return out if self.bias is None else out + self.bias
 
     def _pixel_layout(self) -> Tensor:
-        """The masked kernel's live taps as `[taps * in, out]` (tap-major, channels last)."""
-        taps = self.masked_weight().permute(2, 3, 1, 0).flatten(0, 1)  # (rows * kw, in, out)
-        return taps[: self.live_taps].flatten(0, 1)
+        """The masked kernel as `[taps * in, out]` (tap-major, channels last), or
+        `[out, taps * in]` if streamed (`_pixel_product`)."""
+        kernel = self.masked_weight().permute(0, 2, 3, 1).flatten(1)  # (out, K)
+        return kernel.contiguous() if self._streamed else kernel.T.contiguous()
 
     def _pixel_weight(self) -> Tensor:
-        """The masked kernel as `[taps * in, out]` (live taps only), for `forward_at`
-        and `forward_pixel`. A sampler asks for it at every pixel, so without gradients it is
-        kept until the weight changes (its version counter, storage or dtype). A compiled
+        """The masked kernel in its per-pixel layout, for `forward_at` and `forward_pixel`.
+        A sampler asks for it at every pixel, so without gradients it is kept until the
+        weight changes (its version counter, storage or dtype). A compiled
         step cannot check that key, so it reads the kernel `prepare_pixel_weights` kept;
         without one it would re-mask and re-lay out the kernel at every call."""
         if torch.compiler.is_compiling() and self._pixel_weight_cache is not None:
@@ -234,7 +251,7 @@ class MaskedConv2d(nn.Module):
         """A 1x1 convolution applied to one pixel's features. Shape: `[B, in] -> [B, out]`."""
         if self.kernel_height != 1 or self.kernel_width != 1:
             raise ValueError("forward_pixel is for 1x1 convolutions; use forward_at")
-        out = _pixel_product(x, self._pixel_weight())
+        out = _pixel_product(x, self._pixel_weight(), self._streamed)
         return out if self.bias is None else out + self.bias
 
     def extra_repr(self) -> str:
