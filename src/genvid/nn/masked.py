@@ -212,15 +212,14 @@ class MaskedConv2d(nn.Module):
         step = self.dilation
         top = i + margin - step * (self.kernel_height // 2)
         left = j + margin - step * (self.kernel_width // 2)
+        weight = self._pixel_weight()
         if isinstance(i, int) and isinstance(j, int):  # eager: slicing is the fewest calls
             right = left + step * (self.kernel_width - 1) + 1
             patch = padded[:, top : i + margin + 1 : step, left:right:step]  # every tap
-            weight = self._pixel_weight()
         else:  # tensors: gather the live taps, a graph without Python values
             taps = (self.tap_rows + top) * padded.shape[2] + (self.tap_cols + left)
             patch = padded.flatten(1, 2).index_select(1, taps)  # (B, live taps, in)
             live = self.live_taps * padded.shape[3]  # the leading K of the kernel
-            weight = self._pixel_weight()
             weight = weight[:, :live] if self._streamed else weight[:live]
         out = _pixel_product(patch.flatten(1), weight, self._streamed)
         return out if self.bias is None else out + self.bias
@@ -234,9 +233,9 @@ class MaskedConv2d(nn.Module):
     def _pixel_weight(self) -> Tensor:
         """The masked kernel in its per-pixel layout, for `forward_at` and `forward_pixel`.
         A sampler asks for it at every pixel, so without gradients it is kept until the
-        weight changes (its version counter, storage or dtype). A compiled
-        step cannot check that key, so it reads the kernel `prepare_pixel_weights` kept;
-        without one it would re-mask and re-lay out the kernel at every call."""
+        weight changes (its version counter, storage or dtype). A compiled step cannot check
+        that key, so it reads the kernel `prepare_pixel_weights` kept; without one it would
+        re-mask and re-lay out the kernel at every call."""
         if torch.compiler.is_compiling() and self._pixel_weight_cache is not None:
             return self._pixel_weight_cache
         if torch.is_grad_enabled() or torch.compiler.is_compiling():
