@@ -4,10 +4,12 @@ Every sampler draws the same values from the same generator (tests/test_raster_c
 - naive: the whole network once per drawn value (H * W * C passes). Its cost per value is
   constant, so it is measured on `--naive-values` passes of the network and scaled; the
   table says so.
-- cached: each layer computed at the new pixel only (`genvid.sampling.RasterCache`).
-- compiled: the cached per-pixel step through `torch.compile` (one graph for every pixel and
-  frame); its one-off compilation is timed apart. The PixelRNNs' steppers keep Python state
-  per row and are not compiled.
+- cached: each layer computed at the new pixels only (`genvid.sampling.RasterCache`); for
+  PixelCNN and the VPN a wavefront of pixels per step (`sample_wavefront`), for the PixelRNNs
+  one pixel at a time.
+- compiled: the wavefront step through `torch.compile` (one graph for every step and frame);
+  its one-off compilation is timed apart. The PixelRNNs' steppers keep Python state per row
+  and are not compiled.
 - VPN frames at batch 1 are timed three times and the median kept (the others once).
 - floor: one full forward pass of the model on the same batch (a frame, for the VPN: the
   encoder and ConvLSTM on the frame before it and the decoder on it). No exact sampler of a

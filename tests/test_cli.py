@@ -84,6 +84,8 @@ def test_sample_writes_a_grid(trained_run, tmp_path, capsys):
     assert code == 0, err
     with Image.open(compiled_file) as image:
         assert np.array_equal(np.asarray(image), eager)  # the same draws, compiled
+    code, _, err = run([*argv, "--naive", "--out", str(compiled_file)], capsys)
+    assert code == 2 and "--naive has no step" in err
 
 
 def test_sample_completes_given_images_at_a_temperature(trained_run, tmp_path, capsys):

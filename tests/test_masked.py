@@ -94,28 +94,24 @@ def test_forward_at_equals_the_convolution_with_ints_and_tensor_indices(kernel, 
                 assert torch.equal(read_at(maps, torch.tensor(i), torch.tensor(j)), maps[:, i, j])
 
 
-@pytest.mark.parametrize(("in_channels", "out_channels"), [(6, 8), (128, 512)])
-def test_one_pixel_products_in_both_kernel_layouts_equal_the_convolution(in_channels, out_channels):
-    """Small per-pixel kernels are kept `[K, out]`, large ones (128 -> 512: 393,216 weights)
-    `[out, K]`; eager (BLAS) and compiled at batch 1 (multiply and sum) agree with `forward`."""
-    from genvid.nn.masked import STREAMED_KERNEL, prepare_pixel_weights, write_at
+@pytest.mark.parametrize("kernel", [1, 3, 7])
+def test_several_pixels_at_once_equal_the_convolution(kernel):
+    """`[K]` index tensors (a wavefront sampler's step): K pixels written, read and convolved
+    in one call each, rows batch-major (`[B * K, C]`), pixels in any order."""
+    from genvid.nn.masked import read_at, write_at
 
     torch.manual_seed(0)
-    conv = MaskedConv2d(in_channels, out_channels, 3, "B").eval()
-    streamed = 2 * 3 * in_channels * out_channels > STREAMED_KERNEL  # the cropped 2x3 kernel
-    prepare_pixel_weights(conv)
-    assert conv._pixel_weight().shape[0 if streamed else 1] == out_channels
-    assert streamed == (in_channels == 128)
-    x = torch.randn(1, in_channels, 4, 5)
-    padded = torch.zeros(1, 4 + 1, 5 + 2, in_channels)
-    step = torch.compile(lambda p, i, j: conv.forward_at(p, i, j, 1), dynamic=False)
+    conv = MaskedConv2d(6, 5, kernel, "B", color_groups=3).double()
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    margin = kernel // 2
+    padded = torch.zeros(2, 5 + margin, 7 + 2 * margin, 6, dtype=torch.float64)
+    order = torch.randperm(35)
+    i, j = order // 7, order % 7
+    pixels = x.permute(0, 2, 3, 1)[:, i, j]  # (2, K, 6)
     with torch.no_grad():
-        full = conv(x)
-        for i in range(4):
-            for j in range(5):
-                write_at(padded, i, j, 1, x[:, :, i, j])
-        for i, j in ((0, 0), (2, 3), (3, 4)):
-            eager = conv.forward_at(padded, i, j, 1)
-            compiled = step(padded, torch.tensor(i), torch.tensor(j))
-            torch.testing.assert_close(eager, full[:, :, i, j], rtol=1e-5, atol=1e-5)
-            torch.testing.assert_close(compiled, full[:, :, i, j], rtol=1e-5, atol=1e-5)
+        write_at(padded, i, j, margin, pixels.flatten(0, 1))
+        assert torch.equal(padded[:, margin:, margin : margin + 7], x.permute(0, 2, 3, 1))
+        assert torch.equal(read_at(x.permute(0, 2, 3, 1), i, j), pixels.flatten(0, 1))
+        out = conv.forward_at(padded, i, j, margin)
+        expected = conv(x).permute(0, 2, 3, 1)[:, i, j].flatten(0, 1)
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)

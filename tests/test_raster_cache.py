@@ -141,9 +141,10 @@ def test_a_cache_buffer_has_the_padded_channels_last_layout():
 
 @pytest.mark.parametrize("name", ["pixelcnn-rgb", "vpn"])
 def test_the_compiled_step_draws_what_the_eager_one_draws(name):
-    """One compilation for every pixel (i and j are tensors) and, for the VPN, every frame;
-    new weights, a temperature and given pixels scattered within rows are drawn alike too.
-    The VPN draws one video: at batch 1 the compiled products are multiply-and-sum loops."""
+    """One compilation for every wavefront step (i and j are tensors; the steps with fewer
+    pixels than the widest padded) and, for the VPN, every frame; new weights, a temperature
+    and given pixels scattered within rows are drawn alike too. The eager steps draw what the
+    naive sampler draws (tests/test_completion.py)."""
     torch._dynamo.reset()
     rows, cols = torch.meshgrid(torch.arange(SIZE[0]), torch.arange(SIZE[1]), indexing="ij")
     given = (rows + 2 * cols) % 3 == 0  # given pixels in every row, between drawn ones
@@ -185,3 +186,19 @@ def test_the_compiled_step_draws_what_the_eager_one_draws(name):
     assert torch.equal(first[:, :, given], start[:, :, given])
     with pytest.raises(ValueError, match="cached sampler"):
         draw(compiled=True, fast=False)
+
+
+@pytest.mark.parametrize("size", [(1, 7), (7, 2), (4, 9)])
+@pytest.mark.parametrize(("first", "k"), [(7, 3), (1, 1)], ids=["skew4", "skew1"])
+def test_the_wavefront_draws_what_the_naive_sampler_draws_for_any_frame_shape(size, first, k):
+    """Steps of one pixel (one row, or frames narrower than the skew) up to the widest."""
+    model = genvid.create(
+        "pixelcnn-mnist", **PIXELCNN, **RGB, first_kernel_size=first, kernel_size=k
+    )
+    model = _random(model, torch.float64)
+    draws = [
+        model.sample(2, size, generator=torch.Generator().manual_seed(4), fast=fast)
+        for fast in (True, False)
+    ]
+    assert torch.equal(*draws)
+    assert len(draws[0].unique()) > 10  # categorical draws, not a constant

@@ -22,7 +22,13 @@ from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights
 from genvid.nn.residual import MaskedResidualBlock
-from genvid.sampling import ParamsAt, RasterCache, sample_raster
+from genvid.sampling import (
+    ParamsAt,
+    RasterCache,
+    refuse_compiled_naive,
+    sample_raster,
+    sample_wavefront,
+)
 
 
 @dataclass(frozen=True)
@@ -123,8 +129,8 @@ class PixelCNN(LikelihoodModel):
         start: Tensor | None = None,
         given: Tensor | None = None,
     ) -> Tensor:
-        """Draw `n` images of `size`: cached (`fast`, its per-pixel step compiled if
-        `compiled`) or naive; the same draws either way.
+        """Draw `n` images of `size`: cached (`fast`: a wavefront of pixels per step, each
+        step compiled if `compiled`) or naive; the same draws either way.
 
         `temperature` divides the logits (1.0: the model's distribution); completion keeps the
         pixels of `start` (uint8 `[n, C, H, W]`) where `given` (bool `[H, W]`) is set and
@@ -133,21 +139,24 @@ class PixelCNN(LikelihoodModel):
         Returns: uint8 `[n, C, H, W]`.
         """
         with eval_mode(self):
-            draw_at = None
             if fast:
                 cache, pixel = self._raster_step(n, size)
-                params_at = cache.params_at(pixel)
                 if compiled:
                     prepare_pixel_weights(self)
-                    draw_at = cache.compiled_draw_at(
-                        pixel, self.likelihood, temperature=temperature
-                    )
-            elif compiled:
-                raise ValueError("compiled applies to the cached sampler (fast=True)")
-            else:
-                params_at = lambda x, i, j: self.params(x)[:, :, i, j]  # noqa: E731
+                return sample_wavefront(
+                    cache,
+                    pixel,
+                    self.likelihood,
+                    generator=generator,
+                    progress=progress,
+                    start=start,
+                    given=given,
+                    temperature=temperature,
+                    compiled=compiled,
+                )
+            refuse_compiled_naive(compiled)
             return sample_raster(
-                params_at,
+                lambda x, i, j: self.params(x)[:, :, i, j],
                 self.likelihood,
                 (n, self.config.channels, *size),
                 device=self.device,
@@ -156,5 +165,4 @@ class PixelCNN(LikelihoodModel):
                 start=start,
                 given=given,
                 temperature=temperature,
-                draw_at=draw_at,
             )

@@ -47,7 +47,13 @@ from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights, read_at
 from genvid.nn.multiplicative import ResidualMultiplicativeBlock
-from genvid.sampling import ParamsAt, RasterCache, sample_raster
+from genvid.sampling import (
+    ParamsAt,
+    RasterCache,
+    refuse_compiled_naive,
+    sample_raster,
+    sample_wavefront,
+)
 
 DILATIONS = (1, 2, 4, 8)  # encoder rates, repeated (section 4)
 
@@ -298,29 +304,31 @@ class VideoPixelNetwork(LikelihoodModel):
             logits = self._decode_conditioned(condition, None) / temperature
             frame = self.likelihood.sample(logits, generator)
             return frame if given is None else torch.where(given, start, frame)
-        draw_at = None
         if fast:
             cache, pixel = self._raster_step(condition)
-            params_at = cache.params_at(pixel)
-            if compiled:
-                draw_at = cache.compiled_draw_at(pixel, self.likelihood, temperature=temperature)
-        elif compiled:
-            raise ValueError("compiled applies to the cached sampler (fast=True)")
-        else:
-            params_at = lambda x, i, j: self._decode_conditioned(condition, x)[:, :, i, j]  # noqa: E731
+            return sample_wavefront(
+                cache,
+                pixel,
+                self.likelihood,
+                generator=generator,
+                progress=progress,
+                temperature=temperature,
+                start=start,
+                given=given,
+                compiled=compiled,
+            )
+        refuse_compiled_naive(compiled)
         b, _, height, width = condition.shape
-        shape = (b, self.config.channels, height, width)
         return sample_raster(
-            params_at,
+            lambda x, i, j: self._decode_conditioned(condition, x)[:, :, i, j],
             self.likelihood,
-            shape,
+            (b, self.config.channels, height, width),
             device=condition.device,
             generator=generator,
             progress=progress,
             temperature=temperature,
             start=start,
             given=given,
-            draw_at=draw_at,
         )
 
     @torch.no_grad()
@@ -342,10 +350,10 @@ class VideoPixelNetwork(LikelihoodModel):
         """Continue `context` by `steps` frames, or, without context, draw `n` videos of
         `size` from an all-zero previous frame. Completion: the first drawn frame keeps the
         pixels of `start` (uint8 `[B, C, H, W]`) where `given` (bool `[H, W]`) is set and
-        draws the rest conditioned on them (`genvid.sampling.sample_raster`). Cached (`fast`,
-        its per-pixel step compiled if `compiled`: one compilation serves every frame) or
-        naive decoding draw the same values from the same generator. `temperature` divides
-        the logits (1.0: exact).
+        draws the rest conditioned on them (`genvid.sampling.sample_raster`). Cached (`fast`: a
+        wavefront of pixels per step, each step compiled if `compiled`: one compilation serves
+        every frame) or naive decoding draw the same values from the same generator.
+        `temperature` divides the logits (1.0: exact).
 
         Returns: uint8 `[B, steps, C, H, W]`.
         """

@@ -75,43 +75,28 @@ def causal_mask(
     return mask
 
 
+def _positions(i: Tensor, j: Tensor, width: int) -> Tensor:
+    """Flat indices `i * width + j` of one pixel (0-d i, j) or of K pixels (`[K]` each)."""
+    return (i * width + j).reshape(-1)
+
+
 def write_at(padded: Tensor, i: int | Tensor, j: int | Tensor, margin: int, value: Tensor) -> None:
-    """Store `value` `[B, C]` at pixel (i, j) of a padded channels-last buffer (the layout of
-    `MaskedConv2d.forward_at`); i, j ints or 0-d integer tensors."""
+    """Store `value` at pixel (i, j) of a padded channels-last buffer (the layout of
+    `MaskedConv2d.forward_at`). i, j: ints or 0-d integer tensors (`value` `[B, C]`), or `[K]`
+    integer tensors of K pixels (`value` `[B * K, C]`, batch-major, as `read_at` returns)."""
     if isinstance(i, int) and isinstance(j, int):
         padded[:, i + margin, j + margin] = value
         return
-    position = (i + margin) * padded.shape[2] + (j + margin)
-    padded.flatten(1, 2).index_copy_(1, position.reshape(1), value[:, None])
+    position = _positions(i + margin, j + margin, padded.shape[2])
+    padded.flatten(1, 2).index_copy_(1, position, value.view(padded.shape[0], -1, value.shape[1]))
 
 
 def read_at(maps: Tensor, i: int | Tensor, j: int | Tensor) -> Tensor:
-    """`maps[:, i, j]` of channels-last `[B, H, W, C]` maps, i, j ints or 0-d integer tensors."""
+    """`maps[:, i, j]` of channels-last `[B, H, W, C]` maps: `[B, C]` for ints or 0-d integer
+    tensors, `[B * K, C]` (batch-major) for `[K]` integer tensors of K pixels."""
     if isinstance(i, int) and isinstance(j, int):
         return maps[:, i, j]
-    position = i * maps.shape[2] + j
-    return maps.flatten(1, 2).index_select(1, position.reshape(1))[:, 0]
-
-
-# A per-pixel kernel of more elements than this (512 KiB of float32, beyond a core's L2 cache
-# with its neighbours) is read from memory at every pixel; see `_pixel_product`.
-STREAMED_KERNEL = 2**17
-
-
-def _pixel_product(x: Tensor, weight: Tensor, streamed: bool) -> Tensor:
-    """One pixel's features `[B, K]` times a per-pixel kernel laid out `[K, out]`, or
-    `[out, K]` if `streamed` (more than `STREAMED_KERNEL` elements).
-
-    Compiled at batch 1 the product is a multiply and a sum over K, which inductor fuses with
-    the operations around it (a BLAS call per product costs more than its arithmetic). A small
-    kernel stays in cache, and the sum vectorised across outputs (`[K, out]`) is fastest; a
-    large one streams from memory, and reading each output's K weights contiguously
-    (`[out, K]`) is (vpn-full's 640 x 512 kernels, 2 EPYC cores: 20 GB/s, against 11 for
-    `[K, out]` and 7 for BLAS; vpn-micro's frame is 1.6x slower with `[out, K]`).
-    """
-    if torch.compiler.is_compiling() and x.shape[0] == 1:
-        return (x[:, None, :] * weight).sum(2) if streamed else (x[:, :, None] * weight).sum(1)
-    return x @ weight.T if streamed else x @ weight
+    return maps.flatten(1, 2).index_select(1, _positions(i, j, maps.shape[2])).flatten(0, 1)
 
 
 class MaskedConv2d(nn.Module):
@@ -158,11 +143,10 @@ class MaskedConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         # An all-ones mask (e.g. a 1x1 mask-B conv with one group) costs nothing to skip.
         self.register_buffer("mask", None if bool(mask.all()) else mask, persistent=False)
-        # A compiled pixel step uses the taps up to the centre in raster order: the later
-        # ones (right of the centre on its row) are zero under either mask (1/6 of a cropped
-        # 3x3). Eager steps slice every tap: one call fewer than dropping them.
+        # `forward_at` with index tensors gathers the taps up to the centre in raster order:
+        # the later ones (right of the centre on its row) are zero under either mask (1/6 of
+        # a cropped 3x3). With ints it slices every tap: one call fewer than dropping them.
         self.live_taps = (rows - 1) * width + width // 2 + 1
-        self._streamed = out_channels * in_channels * rows * width > STREAMED_KERNEL
         # Row and column of each of those taps from the top-left one, in (row, column)
         # order: `forward_at` gathers a pixel's neighbourhood with them.
         taps = torch.arange(self.live_taps)
@@ -205,9 +189,11 @@ class MaskedConv2d(nn.Module):
                 before (i, j) and the centre's visible colour groups need to be valid.
             i, j: the pixel, as ints (sliced: the fewest calls in eager mode) or as 0-d
                 integer tensors (gathered with `tap_rows`, `tap_cols`: the step has no Python
-                value to specialise on, so `torch.compile` makes one graph for all pixels).
+                value to specialise on, so `torch.compile` makes one graph for all pixels);
+                or `[K]` integer tensors: K pixels at once, none of which may read another's
+                output (a wavefront, `genvid.sampling.sample_wavefront`).
 
-        Returns: `[B, out]`.
+        Returns: `[B, out]`, or `[B * K, out]` (batch-major) for K pixels.
         """
         step = self.dilation
         top = i + margin - step * (self.kernel_height // 2)
@@ -217,18 +203,17 @@ class MaskedConv2d(nn.Module):
             right = left + step * (self.kernel_width - 1) + 1
             patch = padded[:, top : i + margin + 1 : step, left:right:step]  # every tap
         else:  # tensors: gather the live taps, a graph without Python values
-            taps = (self.tap_rows + top) * padded.shape[2] + (self.tap_cols + left)
-            patch = padded.flatten(1, 2).index_select(1, taps)  # (B, live taps, in)
-            live = self.live_taps * padded.shape[3]  # the leading K of the kernel
-            weight = weight[:, :live] if self._streamed else weight[:live]
-        out = _pixel_product(patch.flatten(1), weight, self._streamed)
+            rows = (self.tap_rows + top[..., None]) * padded.shape[2]  # ([K,] live taps)
+            taps = (rows + (self.tap_cols + left[..., None])).reshape(-1)
+            patch = padded.flatten(1, 2).index_select(1, taps)  # (B, [K *] live taps, in)
+            live = self.live_taps * padded.shape[3]  # the leading rows of the kernel
+            patch, weight = patch.view(-1, live), weight[:live]  # (B [* K], live taps * in)
+        out = patch.flatten(1) @ weight
         return out if self.bias is None else out + self.bias
 
     def _pixel_layout(self) -> Tensor:
-        """The masked kernel as `[taps * in, out]` (tap-major, channels last), or
-        `[out, taps * in]` if streamed (`_pixel_product`)."""
-        kernel = self.masked_weight().permute(0, 2, 3, 1).flatten(1)  # (out, K)
-        return kernel.contiguous() if self._streamed else kernel.T.contiguous()
+        """The masked kernel as `[taps * in, out]` (tap-major, channels last)."""
+        return self.masked_weight().permute(2, 3, 1, 0).flatten(0, 2).contiguous()
 
     def _pixel_weight(self) -> Tensor:
         """The masked kernel in its per-pixel layout, for `forward_at` and `forward_pixel`.
@@ -250,7 +235,7 @@ class MaskedConv2d(nn.Module):
         """A 1x1 convolution applied to one pixel's features. Shape: `[B, in] -> [B, out]`."""
         if self.kernel_height != 1 or self.kernel_width != 1:
             raise ValueError("forward_pixel is for 1x1 convolutions; use forward_at")
-        out = _pixel_product(x, self._pixel_weight(), self._streamed)
+        out = x @ self._pixel_weight()
         return out if self.bias is None else out + self.bias
 
     def extra_repr(self) -> str:

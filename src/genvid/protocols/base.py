@@ -24,7 +24,7 @@ class SampleRequest:
     size: tuple[int, int] | None  # image size (image protocols); None: the training data's
     generator: torch.Generator
     fast: bool  # cached sampler (likelihood models); False: the naive reference
-    compiled: bool = False  # the cached sampler's per-pixel step through torch.compile
+    compiled: bool = False  # the cached sampler's step through torch.compile
     temperature: float = 1.0  # autoregressive models: logits divided by it (1.0: exact)
     complete: Tensor | None = None  # uint8 images [N, (C,) H, W] or videos [N, T, (C,) H, W]
     mask: Tensor | None = None  # bool [H, W]: the pixels of `complete` kept as given
