@@ -33,6 +33,9 @@ import torch
 
 import genvid
 
+# Compilation timed cold: inductor's on-disk cache would make a second process's far shorter.
+torch._inductor.config.force_disable_caches = True
+
 ROWS = {  # name: (preset, batch, size)
     "pixelcnn": ("pixelcnn-mnist", 16, 28),
     "row": ("row-lstm-mnist", 16, 28),

@@ -107,8 +107,8 @@ class RasterCache:
 def _unguarded() -> contextlib.AbstractContextManager:
     """Dynamo's guards skipped but for those that tell cached graphs apart: a step's later
     calls differ from its first only in the values of the tensors made for it, and checking
-    every parameter's metadata at every value costs more than a vpn-micro layer. Older torch
-    (no `skip_guard_eval_unsafe`): checked as usual."""
+    every parameter's metadata at every step costs more than a small model's layer. Older
+    torch (no `skip_guard_eval_unsafe`): checked as usual."""
     try:
         return torch.compiler.set_stance(skip_guard_eval_unsafe=True)
     except (AttributeError, TypeError):
