@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -35,6 +36,7 @@ import genvid
 
 # Compilation timed cold: inductor's on-disk cache would make a second process's far shorter.
 torch._inductor.config.force_disable_caches = True
+warnings.filterwarnings("ignore", message="dynamo_pgo force disabled")
 
 ROWS = {  # name: (preset, batch, size)
     "pixelcnn": ("pixelcnn-mnist", 16, 28),

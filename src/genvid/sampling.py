@@ -12,10 +12,12 @@ at one pixel (`pixel(i, j)`, reading and writing the cache's buffers).
 `sample_wavefront` draws from a convolutional model (PixelCNN, the VPN decoder) many pixels
 per step. A masked layer at (i, j) reads the rows above only up to `margin` columns to the
 right, so pixel (i, j) waits only for (i, j - 1) and (i - 1, j + margin): every pixel with
-`j + (margin + 1) * i = t` can be computed in step t, as one batch (a wavefront; the
-dependency argument of van den Oord et al.'s Diagonal BiLSTM skew, 2016). A 64 x 64 frame with
-margin 3 takes 316 steps instead of 4,096, and at batch 1 a step costs about what a pixel did:
-the time of small frames goes to the dispatch of small operations, not to arithmetic.
+`j + (margin + 1) * i = t` can be computed in step t, as one batch (a wavefront: each row
+shifted right by margin + 1 more than the one above, as the Diagonal BiLSTM skews its input
+by one, van den Oord et al. 2016). A 64 x 64 frame with margin 3 takes 316 steps instead
+of 4,096; at batch 1 a step costs a few times what a pixel did, since the time of small
+frames goes to the dispatch of small operations, not to arithmetic.
+
 Every sampler uses one uniform number per value, drawn up front in raster order, so that the
 order of the work does not change which number a value gets: naive, cached and wavefront
 samplers draw identical values from one generator.
