@@ -117,10 +117,25 @@ def _unguarded() -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
 
-def refuse_compiled_naive(compiled: bool) -> None:
-    """Compilation speeds up the cached sampler's steps; the naive one has none."""
+def sample_cached_or_naive(
+    likelihood,
+    shape: tuple[int, int, int, int],
+    *,
+    fast: bool,
+    compiled: bool,
+    raster_step: Callable[[], tuple[RasterCache, Pixel]],
+    naive_params_at: ParamsAt,
+    device: torch.device,
+    **options,
+) -> Tensor:
+    """A masked convolutional model's sampler: wavefront steps on the cache and per-pixel
+    layers `raster_step()` makes (`fast`, `compiled` or not), or the naive reference. Both
+    draw the same values; `options`: generator, progress, start, given, temperature."""
+    if fast:
+        return sample_wavefront(*raster_step(), likelihood, compiled=compiled, **options)
     if compiled:
         raise ValueError("compiled sampling is for the cached sampler, not the naive one")
+    return sample_raster(naive_params_at, likelihood, shape, device=device, **options)
 
 
 def _prepare(

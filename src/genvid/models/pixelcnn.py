@@ -22,13 +22,7 @@ from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights
 from genvid.nn.residual import MaskedResidualBlock
-from genvid.sampling import (
-    ParamsAt,
-    RasterCache,
-    refuse_compiled_naive,
-    sample_raster,
-    sample_wavefront,
-)
+from genvid.sampling import ParamsAt, RasterCache, sample_cached_or_naive
 
 
 @dataclass(frozen=True)
@@ -139,26 +133,15 @@ class PixelCNN(LikelihoodModel):
         Returns: uint8 `[n, C, H, W]`.
         """
         with eval_mode(self):
-            if fast:
-                cache, pixel = self._raster_step(n, size)
-                if compiled:
-                    prepare_pixel_weights(self)
-                return sample_wavefront(
-                    cache,
-                    pixel,
-                    self.likelihood,
-                    generator=generator,
-                    progress=progress,
-                    start=start,
-                    given=given,
-                    temperature=temperature,
-                    compiled=compiled,
-                )
-            refuse_compiled_naive(compiled)
-            return sample_raster(
-                lambda x, i, j: self.params(x)[:, :, i, j],
+            if compiled:
+                prepare_pixel_weights(self)
+            return sample_cached_or_naive(
                 self.likelihood,
                 (n, self.config.channels, *size),
+                fast=fast,
+                compiled=compiled,
+                raster_step=lambda: self._raster_step(n, size),
+                naive_params_at=lambda x, i, j: self.params(x)[:, :, i, j],
                 device=self.device,
                 generator=generator,
                 progress=progress,

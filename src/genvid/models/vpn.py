@@ -47,13 +47,7 @@ from genvid.nn.head import OutputHead
 from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights, read_at
 from genvid.nn.multiplicative import ResidualMultiplicativeBlock
-from genvid.sampling import (
-    ParamsAt,
-    RasterCache,
-    refuse_compiled_naive,
-    sample_raster,
-    sample_wavefront,
-)
+from genvid.sampling import ParamsAt, RasterCache, sample_cached_or_naive
 
 DILATIONS = (1, 2, 4, 8)  # encoder rates, repeated (section 4)
 
@@ -304,25 +298,14 @@ class VideoPixelNetwork(LikelihoodModel):
             logits = self._decode_conditioned(condition, None) / temperature
             frame = self.likelihood.sample(logits, generator)
             return frame if given is None else torch.where(given, start, frame)
-        if fast:
-            cache, pixel = self._raster_step(condition)
-            return sample_wavefront(
-                cache,
-                pixel,
-                self.likelihood,
-                generator=generator,
-                progress=progress,
-                temperature=temperature,
-                start=start,
-                given=given,
-                compiled=compiled,
-            )
-        refuse_compiled_naive(compiled)
         b, _, height, width = condition.shape
-        return sample_raster(
-            lambda x, i, j: self._decode_conditioned(condition, x)[:, :, i, j],
+        return sample_cached_or_naive(
             self.likelihood,
             (b, self.config.channels, height, width),
+            fast=fast,
+            compiled=compiled,
+            raster_step=lambda: self._raster_step(condition),
+            naive_params_at=lambda x, i, j: self._decode_conditioned(condition, x)[:, :, i, j],
             device=condition.device,
             generator=generator,
             progress=progress,
