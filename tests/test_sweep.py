@@ -112,11 +112,34 @@ def test_two_workers_share_one_sqlite_study_with_distinct_trials(tmp_path):
     run_sweep(tiny_sweep(trials=4), tmp_path, workers=2)
     trials = study_of(tmp_path).trials
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert 4 <= len(finished) <= 5  # two workers may both start the last one
+    assert len(finished) == 4  # a worker that asks for a fifth leaves it unrun
+    assert all(t.user_attrs.get("surplus") for t in trials if t not in finished)
     assert len({t.number for t in trials}) == len(trials)
     dirs = {t.user_attrs["run_dir"] for t in finished}
     assert len(dirs) == len(finished)
     assert len({t.params["lr"] for t in finished}) == len(finished)  # distinct draws too
+
+
+def test_a_trial_asked_for_after_another_worker_took_the_last_is_never_run(tmp_path, monkeypatch):
+    """The race of two workers: between this worker's count and its ask, another one asks
+    for the last missing trial (and runs it); this worker's trial is surplus."""
+    definition = tiny_sweep(trials=1)
+    real_ask = optuna.Study.ask
+    others = []
+
+    def ask_after_another_worker(study, *args, **kwargs):
+        if not others:
+            others.append(real_ask(study))  # "running" in the other worker
+        return real_ask(study, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "ask", ask_after_another_worker)
+    lines = run_sweep(definition, tmp_path)
+    trials = study_of(tmp_path).trials
+    assert [t.state.name for t in trials] == ["RUNNING", "FAIL"]
+    assert trials[1].user_attrs["surplus"] and not trials[1].params
+    assert not (tmp_path / "trials" / "0001").exists()  # no training started
+    assert lines[0] == "trials: 1 running, 1 surplus"
+    assert all("| 1 |" not in line for line in sweep_report(tmp_path)[0])
 
 
 def test_a_second_sweep_command_on_one_study_draws_new_configurations(tmp_path):

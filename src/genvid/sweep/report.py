@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from genvid.atomic import prepare_output
-from genvid.sweep.study import STUDY, _show, _storage, require_optuna, summary
+from genvid.sweep.study import (
+    STUDY,
+    SURPLUS,
+    _show,
+    _storage,
+    require_optuna,
+    state_of,
+    summary,
+)
 
 PLOTS = ("history", "importances", "slice")
 
@@ -38,6 +46,8 @@ def trial_table(study: Any) -> list[str]:
         "|---:|---|---:|---:|" + "---:|" * len(names),
     ]
     for t in study.get_trials(deepcopy=False):
+        if state_of(t) == SURPLUS:  # never run: nothing to show
+            continue
         value = (
             t.value
             if t.value is not None

@@ -14,8 +14,10 @@ missing. A worker holds `DIR/trials/.NNNN.lock` for its trial's whole life; a tr
 "running" by a killed process (its lock free) is marked failed on the next start and never
 counts as a result. Workers (`--workers K` processes, or several `genvid sweep` commands on
 one storage) share the study; each trial's number names its directory, so they never clash.
-Two workers may both start a trial when one is missing, so a parallel sweep can end with up to
-K - 1 trials more than asked.
+Two workers may both ask for a trial when one is missing; Optuna numbers trials in the order
+they are asked for, so the later one sees that the study already had enough, marks its trial
+failed with the user attribute "surplus" before drawing any parameter, and stops: the study
+ends with exactly the trials asked for (summaries count surplus trials apart).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from genvid.train.update import NonFiniteLossError
 
 STUDY = "genvid"  # the study's name in its storage
 FINISHED = ("COMPLETE", "PRUNED")
+SURPLUS = "surplus"  # user attribute of a trial asked for when the study had enough: never run
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,10 @@ def _work(sweep: Sweep, out: Path, url: str, threads: int | None = None) -> None
         if sum(s in FINISHED or s == "RUNNING" for s in states) >= sweep.trials:
             return
         trial = study.ask()
+        if _surplus(study, trial, sweep.trials):  # another worker asked for the last one
+            trial.set_user_attr(SURPLUS, True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return
         study.sampler = _sampler(sweep.seed, trial.number)  # before any parameter is drawn
         try:
             value = _run_trial(sweep, out, trial)
@@ -209,6 +216,18 @@ def _work(sweep: Sweep, out: Path, url: str, threads: int | None = None) -> None
             raise
         else:
             study.tell(trial, value)
+
+
+def _surplus(study, trial, wanted: int) -> bool:  # noqa: ANN001 (optuna objects)
+    """Whether the trials asked for before `trial` already include `wanted` finished or
+    running ones (the storage numbers trials in the order they are asked for)."""
+    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+    return sum(t.state.name in (*FINISHED, "RUNNING") for t in earlier) >= wanted
+
+
+def state_of(trial) -> str:  # noqa: ANN001 (an optuna FrozenTrial)
+    """A trial's state as reports show it: Optuna's, or "surplus" for one never run."""
+    return SURPLUS if trial.user_attrs.get(SURPLUS) else trial.state.name.lower()
 
 
 def _sampler(seed: int, number: int):  # noqa: ANN202 (an optuna sampler)
@@ -273,7 +292,7 @@ def summary(study) -> list[str]:  # noqa: ANN001 (an optuna.Study)
     trials = study.get_trials(deepcopy=False)
     counts = {}
     for trial in trials:
-        counts[trial.state.name.lower()] = counts.get(trial.state.name.lower(), 0) + 1
+        counts[state_of(trial)] = counts.get(state_of(trial), 0) + 1
     lines = ["trials: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))]
     completed = [t for t in trials if t.state.name == "COMPLETE"]
     if completed:
