@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from genvid.train.config import TrainConfig
+from genvid.train.optim import make_optimizer
 from genvid.train.update import checked_loss, clip_gradients, guard
 
 
@@ -52,14 +53,8 @@ class GroupRecipe:
     momentum: float = 0.0  # SGD, RMSprop
 
     def build(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-        params = list(params)
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, betas=self.betas)
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
-        if self.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=self.lr, momentum=self.momentum)
-        raise ValueError(f"optimizer must be adam, sgd or rmsprop, got {self.optimizer!r}")
+        option = {"betas": self.betas} if self.optimizer == "adam" else {"momentum": self.momentum}
+        return make_optimizer(self.optimizer, params, self.lr, **option)
 
 
 @dataclass(frozen=True)

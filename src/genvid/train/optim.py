@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from functools import partial
 
 import torch
@@ -10,12 +11,24 @@ from torch import nn
 
 from genvid.train.config import TrainConfig
 
+OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
+
+
+def make_optimizer(
+    kind: str, params: Iterable[nn.Parameter], lr: float, **options
+) -> torch.optim.Optimizer:
+    """PyTorch's optimiser `kind` ("adam", "rmsprop" or "sgd") over `params`; `options` (betas,
+    momentum, weight_decay, ...) go to it unchanged, the rest keep PyTorch's defaults."""
+    if kind not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {kind!r}")
+    return OPTIMIZERS[kind](list(params), lr=lr, **options)
+
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or RMSprop over every trainable parameter, with PyTorch's default betas/alpha."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    kind = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[config.optimizer]
-    return kind(params, lr=config.lr, weight_decay=config.weight_decay)
+    """The config's optimiser over every trainable parameter, with PyTorch's default
+    betas/alpha."""
+    params = (p for p in model.parameters() if p.requires_grad)
+    return make_optimizer(config.optimizer, params, config.lr, weight_decay=config.weight_decay)
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
