@@ -272,7 +272,7 @@ class VideoPixelNetwork(LikelihoodModel):
         buffers = [
             [cache.buffer(self.config.hidden_channels) for _ in range(2)] for _ in self.decoder
         ]
-        condition = condition.permute(0, 2, 3, 1)  # (N, H, W, 2c)
+        condition = condition.permute(0, 2, 3, 1).contiguous()  # (N, H, W, 2c), read by pixel
 
         def pixel(i: int, j: int) -> Tensor:
             h = self.decoder_input.forward_at(cache.data, i, j, margin) + read_at(condition, i, j)
