@@ -273,8 +273,8 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
     "--compile",
     "compiled",
     is_flag=True,
-    help="PixelCNN and VPN: compile the cached sampler's step (same draws, about 3x faster "
-    "a frame; compiling takes 10-25 s once per process, so it pays on long jobs; see "
+    help="PixelCNN and VPN: compile the cached sampler's step (same draws, 1.3-3x faster a "
+    "frame; compiling takes 10-30 s once per process, so it pays on long jobs; see "
     "BENCHMARKS.md).",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
