@@ -19,8 +19,9 @@ sampler needs once the pixels before it are fixed (Ramachandran et al. 2017, arX
 
 Deviations: none in the mask. For speed, the rows below the centre, which a causal mask
 always zeroes, are cropped from the stored kernel: a k x k kernel is kept as (k//2 + 1) x k
-and padded on top only (1.5x fewer multiply-adds for 3x3, 1.75x for 7x7). At one pixel
-(`forward_at`) the taps right of the centre on its row, zero too, are left out as well.
+and padded on top only (1.5x fewer multiply-adds for 3x3, 1.75x for 7x7). At pixels given
+as index tensors (`forward_at`) the taps right of the centre on its row, zero too, are left
+out as well.
 """
 
 from __future__ import annotations

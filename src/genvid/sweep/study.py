@@ -192,8 +192,7 @@ def _work(sweep: Sweep, out: Path, url: str, threads: int | None = None) -> None
     )
     failures = 0
     while True:
-        states = [t.state.name for t in study.get_trials(deepcopy=False)]
-        if sum(s in FINISHED or s == "RUNNING" for s in states) >= sweep.trials:
+        if _held(study.get_trials(deepcopy=False)) >= sweep.trials:
             return
         trial = study.ask()
         if _surplus(study, trial, sweep.trials):  # another worker asked for the last one
@@ -218,11 +217,16 @@ def _work(sweep: Sweep, out: Path, url: str, threads: int | None = None) -> None
             study.tell(trial, value)
 
 
+def _held(trials) -> int:  # noqa: ANN001 (optuna FrozenTrials)
+    """How many of `trials` count towards `--trials`: finished or running."""
+    return sum(t.state.name in (*FINISHED, "RUNNING") for t in trials)
+
+
 def _surplus(study, trial, wanted: int) -> bool:  # noqa: ANN001 (optuna objects)
-    """Whether the trials asked for before `trial` already include `wanted` finished or
-    running ones (the storage numbers trials in the order they are asked for)."""
-    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-    return sum(t.state.name in (*FINISHED, "RUNNING") for t in earlier) >= wanted
+    """Whether the trials asked for before `trial` already hold `wanted` (the storage
+    numbers trials in the order they are asked for)."""
+    trials = study.get_trials(deepcopy=False)
+    return _held(t for t in trials if t.number < trial.number) >= wanted
 
 
 def state_of(trial) -> str:  # noqa: ANN001 (an optuna FrozenTrial)
