@@ -112,6 +112,7 @@ def test_registry_names_and_errors():
         "cifar10",
         "moving-mnist",
         "moving-mnist-stochastic",
+        "moving-mnist-srvp",
         "video-folder",
         "imagenet32",
         "imagenet64",

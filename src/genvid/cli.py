@@ -357,6 +357,30 @@ def moving_mnist(out, sequences, seed, stochastic) -> None:
     click.echo(gdata.write_regenerated_test_set(out, sequences, seed=seed, stochastic=stochastic))
 
 
+@data.command("moving-mnist-srvp", context_settings=CONTEXT)
+@click.option("--out", type=click.Path(), required=True, help="Output .npy, (T, N, 64, 64) uint8.")
+@click.option(
+    "--sequences",
+    type=click.IntRange(min=1, max=gdata.srvp_mnist.TEST_SEQUENCES),
+    default=gdata.srvp_mnist.TEST_SEQUENCES,
+    show_default=True,
+    help="Write the first N sequences of the set.",
+)
+@click.option(
+    "--deterministic",
+    is_flag=True,
+    help="The deterministic set (velocities reversed at the walls, 100 frames); default: the "
+    "stochastic one (new random velocities at the walls, 25 frames).",
+)
+def moving_mnist_srvp(out, sequences, deterministic) -> None:
+    """Write SRVP's Stochastic Moving MNIST test set, the one the later papers' figures use.
+
+    Byte-identical to the `sequences` array SRVP's make_test_set.py writes (seed 42, MNIST-test
+    digits, 28x28, two per sequence), in the standard (time, sequence, 64, 64) layout.
+    """
+    click.echo(gdata.write_srvp_test_set(out, sequences, deterministic=deterministic))
+
+
 @data.command("pacman", context_settings=CONTEXT)
 @click.option(
     "--root", type=click.Path(), help="Output directory (default: the cache the registry reads)."

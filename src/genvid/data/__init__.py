@@ -2,8 +2,9 @@
 
 Readers for MNIST (IDX), the fixed binarized MNIST, CIFAR-10 (python batches), downsampled
 ImageNet (PNG folders or npz batches), Moving MNIST (generated on the fly, deterministic or
-stochastic bounces, and its standard .npy layout), a user's own videos and Ms. Pac-Man clips
-rendered locally from ale-py's ROM (genvid's own data, made on first use); training streams
+stochastic bounces, SRVP's variant and its fixed test set, and the standard .npy layout), a
+user's own videos and Ms. Pac-Man clips rendered locally from ale-py's ROM (genvid's own data,
+made on first use); training streams
 that are pure functions of (seed, step, rank); and a registry of named data sets for the
 command line. Of genvid it imports only the leaf module `genvid.atomic` (atomic file writes).
 """
@@ -30,7 +31,7 @@ from genvid.data.moving_mnist import (
     write_moving_mnist,
 )
 from genvid.data.pacman import generate_pacman_clips, read_pacman_split, write_pacman_set
-from genvid.data.regenerated import write_regenerated_test_set
+from genvid.data.regenerated import write_regenerated_test_set, write_srvp_test_set
 from genvid.data.registry import (
     VALID_SET_SEED,
     DataSetInfo,
@@ -41,7 +42,14 @@ from genvid.data.registry import (
     splits,
     train_stream,
 )
-from genvid.data.streams import MovingMNISTStream, Stream, TensorStream, global_positions
+from genvid.data.srvp_mnist import SRVPMovingMNIST, SRVPTestSet, read_srvp_npz
+from genvid.data.streams import (
+    GeneratedStream,
+    MovingMNISTStream,
+    Stream,
+    TensorStream,
+    global_positions,
+)
 from genvid.data.video_folder import VideoFolder
 
 __all__ = [
@@ -49,8 +57,11 @@ __all__ = [
     "TEST_SET_SEED",
     "VALID_SET_SEED",
     "DataSetInfo",
+    "GeneratedStream",
     "MovingMNIST",
     "MovingMNISTStream",
+    "SRVPMovingMNIST",
+    "SRVPTestSet",
     "Stream",
     "TensorStream",
     "Trajectory",
@@ -75,6 +86,7 @@ __all__ = [
     "read_idx",
     "read_moving_mnist",
     "read_pacman_split",
+    "read_srvp_npz",
     "regenerate_test_set",
     "to_file_layout",
     "train_stream",
@@ -82,4 +94,5 @@ __all__ = [
     "write_moving_mnist",
     "write_pacman_set",
     "write_regenerated_test_set",
+    "write_srvp_test_set",
 ]

@@ -42,6 +42,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -217,23 +218,41 @@ class MovingMNIST:
         return Trajectory(corners, corners.astype(np.float64), velocities.astype(np.float64))
 
     def _draw(self, ids: np.ndarray, corners: np.ndarray) -> np.ndarray:
-        n, frames, digits, _ = corners.shape
         glyphs = _resize(self.digits, ids, SVG_DIGIT) if self.stochastic else self.digits[ids]
-        size = glyphs.shape[-1]
-        offsets = (np.arange(size)[:, None] * CANVAS + np.arange(size)).ravel()  # (size**2,)
-        frame_starts = np.arange(n * frames).reshape(n, frames) * CANVAS * CANVAS
-        canvas = np.zeros(n * frames * CANVAS * CANVAS, np.uint16 if self.stochastic else np.uint8)
-        for d in range(digits):
-            corner = corners[:, :, d, 0] * CANVAS + corners[:, :, d, 1]  # (n, T)
-            where = (frame_starts + corner)[..., None] + offsets  # (n, T, size**2)
-            values = np.broadcast_to(glyphs[:, d].reshape(n, 1, -1), where.shape)
-            if self.stochastic:
-                canvas[where] += values  # one digit never covers a pixel twice
-            else:
-                canvas[where] = np.maximum(canvas[where], values)
-        if self.stochastic:
-            canvas = np.minimum(canvas, 255).astype(np.uint8)  # sum, clipped to 1
-        return canvas.reshape(n, frames, CANVAS, CANVAS)
+        return draw_digits(glyphs, corners, combine="sum" if self.stochastic else "max")
+
+
+def draw_digits(
+    glyphs: np.ndarray, corners: np.ndarray, *, combine: Literal["max", "sum"]
+) -> np.ndarray:
+    """Paste each sequence's digits at their corners, frame by frame.
+
+    Args:
+        glyphs: uint8 (n, D, s, s), the digits of each sequence.
+        corners: int64 (n, T, D, 2), each digit's top-left corner (row, column) per frame; a
+            digit must lie inside the canvas.
+        combine: how overlapping digits mix: pixel-wise "max" (Srivastava et al.) or "sum"
+            clipped at 255 (SVG, SRVP).
+
+    Returns:
+        uint8 (n, T, 64, 64).
+    """
+    n, frames, digits, _ = corners.shape
+    size = glyphs.shape[-1]
+    offsets = (np.arange(size)[:, None] * CANVAS + np.arange(size)).ravel()  # (size**2,)
+    frame_starts = np.arange(n * frames).reshape(n, frames) * CANVAS * CANVAS
+    canvas = np.zeros(n * frames * CANVAS * CANVAS, np.uint16 if combine == "sum" else np.uint8)
+    for d in range(digits):
+        corner = corners[:, :, d, 0] * CANVAS + corners[:, :, d, 1]  # (n, T)
+        where = (frame_starts + corner)[..., None] + offsets  # (n, T, size**2)
+        values = np.broadcast_to(glyphs[:, d].reshape(n, 1, -1), where.shape)
+        if combine == "sum":
+            canvas[where] += values  # one digit never covers a pixel twice
+        else:
+            canvas[where] = np.maximum(canvas[where], values)
+    if combine == "sum":
+        canvas = np.minimum(canvas, 255).astype(np.uint8)
+    return canvas.reshape(n, frames, CANVAS, CANVAS)
 
 
 def _as_indices(indices: Sequence[int] | np.ndarray | Tensor) -> np.ndarray:

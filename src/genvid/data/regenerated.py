@@ -25,6 +25,7 @@ from genvid.data.moving_mnist import (
     regenerated_moving_mnist,
     to_file_layout,
 )
+from genvid.data.srvp_mnist import TEST_SEED, TEST_SEQUENCES, SRVPTestSet
 
 SEQUENCES_PER_WRITE = 256  # 21 MB of frames per chunk (26 MB at 25 frames)
 CONTEXT_FRAMES = 10  # the entropy bound scores frames 11..T, the VPN protocol
@@ -45,11 +46,42 @@ def write_regenerated_test_set(
         A one-line summary: the file, its shape, and the data's entropy lower bound in nats
         per frame over frames 11..T (`entropy_lower_bound`).
     """
+    kind = "stochastic" if stochastic else "deterministic"
+    return _write_sequences(
+        out,
+        num_sequences,
+        lambda: regenerated_moving_mnist(seed, stochastic),
+        f"Moving MNIST (regenerated, {kind}, seed {seed})",
+    )
+
+
+def write_srvp_test_set(out: str | Path, num_sequences: int, *, deterministic: bool = False) -> str:
+    """Write the first `num_sequences` of SRVP's test set to `out` (T, N, 64, 64), atomically.
+
+    The sequences are byte for byte the `sequences` array of the npz SRVP's make_test_set.py
+    writes (`genvid.data.srvp_mnist`): 25 frames, or 100 with `deterministic`.
+    """
+    if num_sequences > TEST_SEQUENCES:
+        raise ValueError(
+            f"SRVP's test set has {TEST_SEQUENCES} sequences, asked for {num_sequences}"
+        )
+    kind = "deterministic" if deterministic else "stochastic"
+    return _write_sequences(
+        out,
+        num_sequences,
+        lambda: SRVPTestSet(deterministic=deterministic),
+        f"SRVP's Moving MNIST test set ({kind}, seed {TEST_SEED})",
+    )
+
+
+def _write_sequences(out: str | Path, num_sequences: int, make_generator, label: str) -> str:
+    """Stream sequences 0..N-1 of `make_generator()` (anything with `num_frames` and
+    `sequences(indices)`) to a .npy file, after checking the output and the free space."""
     out = Path(out)
     if num_sequences < 1:
         raise ValueError(f"num_sequences must be >= 1, got {num_sequences}")
     directory = _writable_directory(out)
-    generator = regenerated_moving_mnist(seed, stochastic)
+    generator = make_generator()
     frames = generator.num_frames
     shape = (frames, num_sequences, CANVAS, CANVAS)
     header = _npy_header(shape)
@@ -76,9 +108,8 @@ def write_regenerated_test_set(
 
     atomic_write(out, write)
     bound = math.fsum(entropy_sums) / num_sequences
-    kind = "stochastic" if stochastic else "deterministic"
     return (
-        f"wrote {out}: Moving MNIST (regenerated, {kind}, seed {seed}), shape {shape}; "
+        f"wrote {out}: {label}, shape {shape}; "
         f"entropy lower bound {bound:.2f} nats/frame over frames {CONTEXT_FRAMES + 1}-{frames}"
     )
 

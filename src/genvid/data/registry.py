@@ -14,6 +14,12 @@
   MNIST IDX.
 - moving-mnist-stochastic: SVG's bounces on the fly, 15 frames (5 context + 10 predicted);
   eval test regenerated, 25 frames (5 + 20); valid as moving-mnist's; root: MNIST IDX.
+- moving-mnist-srvp: Stochastic Moving MNIST as SRVP makes it (`genvid.data.srvp_mnist`: 28x28
+  digits, exact reflections), on the fly from MNIST-train digits, 15 frames; eval test = SRVP's
+  fixed test set (5,000 sequences of 25 frames, byte-identical to its make_test_set.py's),
+  made from the shipped MNIST-test digits, or read from SRVP's own npz when root holds it;
+  eval valid = sequences of MNIST-train digits 50,000..59,999 (seed 150204682), which a
+  `holdout` stream never shows; root: MNIST IDX, or the directory/file of SRVP's npz (test).
 - video-folder: clips of ROOT/train (or of ROOT if it has no train folder); eval
   ROOT/<split>; 64x64 RGB clips of 20 frames; root required.
 - pacman: Ms. Pac-Man clips that genvid renders from ale-py's ROM (its own data, not the seed
@@ -56,7 +62,11 @@ from genvid.data.moving_mnist import (
     regenerate_test_set,
 )
 from genvid.data.pacman import default_root, ensure_pacman_set, is_written, read_pacman_split
-from genvid.data.streams import MovingMNISTStream, Stream, TensorStream
+from genvid.data.srvp_mnist import NPZ_NAMES as SRVP_NPZ_NAMES
+from genvid.data.srvp_mnist import TEST_FRAMES as _SRVP_TEST_FRAMES
+from genvid.data.srvp_mnist import TRAIN_FRAMES as SRVP_TRAIN_FRAMES
+from genvid.data.srvp_mnist import SRVPMovingMNIST, SRVPTestSet, read_srvp_npz
+from genvid.data.streams import GeneratedStream, MovingMNISTStream, Stream, TensorStream
 from genvid.data.video_folder import VideoFolder
 
 _DESCRIPTIONS = {
@@ -68,6 +78,10 @@ _DESCRIPTIONS = {
     "imagenet64": "downsampled ImageNet 64x64, your PNG folders or npz batches (needs --root)",
     "moving-mnist": f"Moving MNIST, 20x1x64x64; test regenerated (seed {TEST_SET_SEED})",
     "moving-mnist-stochastic": "Stochastic Moving MNIST (SVG), 15 train / 25 test frames",
+    "moving-mnist-srvp": (
+        "Stochastic Moving MNIST (SRVP's, the later papers' figures), 15 train / 25 test frames; "
+        "test = SRVP's fixed 5,000 sequences"
+    ),
     "video-folder": "your videos / frame folders as 20x3x64x64 clips (needs --root)",
     "pacman": (
         "Ms. Pac-Man clips rendered locally from ale-py's ROM (genvid's own data), 20x3x64x64"
@@ -82,6 +96,7 @@ _SPLITS = {
     "imagenet64": ("train", "valid"),
     "moving-mnist": ("test", "valid"),
     "moving-mnist-stochastic": ("test", "valid"),
+    "moving-mnist-srvp": ("test", "valid"),
     "video-folder": ("train", "valid", "test"),
     "pacman": ("train", "test"),
 }
@@ -89,6 +104,7 @@ DYNAMIC_TRAIN_SIZE = 50_000  # MNIST-train 0..49,999 train; 50,000..59,999 is th
 # Moving MNIST's validation set: 10,000 sequences of MNIST-train digits 50,000..59,999 (which a
 # `holdout` training stream never shows), seeded apart from the test set.
 VALID_SET_SEED = 150204682
+SRVP_TEST_FRAMES = _SRVP_TEST_FRAMES[False]  # the stochastic test set: 5 given + 20 predicted
 IMAGENET_SIZES = {"imagenet32": 32, "imagenet64": 64}  # image side of each ImageNet name
 VIDEO_SIZE = (64, 64)  # frame size of "video-folder" clips
 VIDEO_CLIP_LENGTH = 20  # frames per "video-folder" clip
@@ -196,6 +212,11 @@ def train_stream(
     if name in IMAGENET_SIZES:
         images = load_downsampled_imagenet(_required(name, root), "train", IMAGENET_SIZES[name])
         return TensorStream(images, seed=seed)
+    if name == "moving-mnist-srvp":
+        digits, _ = load_mnist("train", _mnist_root(root))
+        digits = digits[:DYNAMIC_TRAIN_SIZE] if holdout else digits
+        frames = _frames(name, num_frames, SRVP_TRAIN_FRAMES)
+        return GeneratedStream(SRVPMovingMNIST(digits.numpy(), seed=seed, num_frames=frames))
     if name.startswith("moving-mnist"):
         stochastic = name == "moving-mnist-stochastic"
         frames = _frames(name, num_frames, 15 if stochastic else 20)
@@ -235,6 +256,8 @@ def eval_set(
         videos = from_file_layout(read_moving_mnist(name, mmap=True)[:, :end])
         return videos[:, : _frames(name, num_frames, videos.shape[1])]
     _check(name, split)
+    if name == "moving-mnist-srvp":
+        return _srvp_eval_set(split, root, limit, _frames(name, num_frames, SRVP_TEST_FRAMES))
     if name.startswith("moving-mnist"):
         stochastic = name == "moving-mnist-stochastic"
         frames = _frames(name, num_frames, 25 if stochastic else 20)
@@ -263,6 +286,31 @@ def eval_set(
     if not folder.is_dir():
         raise FileNotFoundError(f"video-folder {split} split: put its videos in {folder}")
     return _video_folder(folder).clips()[:end]
+
+
+def _srvp_eval_set(split: str, root: str | Path | None, limit: int | None, frames: int) -> Tensor:
+    """SRVP's test set (regenerated, or its own npz under `root`) or the validation set."""
+    if split == "valid":
+        digits = load_mnist("train", _mnist_root(root))[0][DYNAMIC_TRAIN_SIZE:]
+        generator = SRVPMovingMNIST(digits.numpy(), seed=VALID_SET_SEED, num_frames=frames)
+        return generator.sequences(np.arange(limit if limit is not None else 10_000))
+    if root is not None and _holds_srvp_npz(Path(root)):
+        videos = read_srvp_npz(root)[:limit]
+        if videos.shape[1] < frames:
+            raise ValueError(f"{root}: SRVP's file holds {videos.shape[1]} frames, not {frames}")
+        return videos[:, :frames]
+    test_set = SRVPTestSet(num_frames=frames, root=root)
+    return test_set.sequences(np.arange(min(limit or len(test_set), len(test_set))))
+
+
+def _holds_srvp_npz(root: Path) -> bool:
+    return root.suffix == ".npz" or (root / SRVP_NPZ_NAMES[False]).is_file()
+
+
+def _mnist_root(root: str | Path | None) -> str | Path | None:
+    """MNIST's IDX directory for the SRVP set: `root`, unless it names SRVP's npz (then the
+    shipped MNIST)."""
+    return None if root is not None and _holds_srvp_npz(Path(root)) else root
 
 
 def _required(name: str, root: str | Path | None) -> Path:

@@ -101,7 +101,24 @@ class TensorStream:
         return self._perms[epoch]
 
 
-class MovingMNISTStream:
+class GeneratedStream:
+    """An unlimited generated data set as a stream: global position p is its item p.
+
+    Args:
+        generator: anything with `example_shape` and `sequences(indices) -> uint8 Tensor`
+            whose items are pure functions of (seed, index): a `MovingMNIST`, an
+            `SRVPMovingMNIST`.
+    """
+
+    def __init__(self, generator) -> None:
+        self.generator = generator
+        self.example_shape = generator.example_shape
+
+    def batch(self, step: int, batch_size: int, rank: int = 0, world_size: int = 1) -> Tensor:
+        return self.generator.sequences(global_positions(step, batch_size, rank, world_size))
+
+
+class MovingMNISTStream(GeneratedStream):
     """Unlimited Moving MNIST: global position p is sequence p of a `MovingMNIST`.
 
     Args:
@@ -118,10 +135,12 @@ class MovingMNISTStream:
         num_digits: int = 2,
         stochastic: bool = False,
     ) -> None:
-        self.generator = MovingMNIST(
-            digits, seed=seed, num_frames=num_frames, num_digits=num_digits, stochastic=stochastic
+        super().__init__(
+            MovingMNIST(
+                digits,
+                seed=seed,
+                num_frames=num_frames,
+                num_digits=num_digits,
+                stochastic=stochastic,
+            )
         )
-        self.example_shape = self.generator.example_shape
-
-    def batch(self, step: int, batch_size: int, rank: int = 0, world_size: int = 1) -> Tensor:
-        return self.generator.sequences(global_positions(step, batch_size, rank, world_size))
