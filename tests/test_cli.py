@@ -233,22 +233,24 @@ SVG_TINY = [
 
 def test_svg_runs_train_evaluate_best_of_n_sample_and_plot(tmp_path, capsys):
     reports = []
-    for preset in ("svg-lp-smmnist", "svg-det-smmnist"):
+    for preset in ("svg-lp-srvp", "svg-det-smmnist"):
         run_dir = tmp_path / preset
         argv = ["train", preset, *SVG_TINY, "--steps", "2", "--batch-size", "2"]
         code, _, err = run([*argv, "--out", str(run_dir)], capsys)
         assert code == 0, err
-        extra = ["--samples", "3"] if preset == "svg-lp-smmnist" else []
+        extra = ["--samples", "3"] if preset == "svg-lp-srvp" else []
         code, out, err = run(["eval", str(run_dir), "--sequences", "2", *extra], capsys)
         assert code == 0, err
         assert "SSIM" in out and "PSNR" in out and "frames 6-25 given 1-5" in out
         report = json.loads((run_dir / "eval-limit2.json").read_text())
         assert len(report["ssim_per_step"]) == len(report["psnr_per_step_ci95"]) == 20
-        assert report["samples"] == (3 if extra else 1) and "SVG-LP (SLAMP table 4)" in out
+        assert report["samples"] == (3 if extra else 1)
+        # the published figures were measured on SRVP's test set: printed beside it only
+        assert ("SVG-LP (SLAMP table 4)" in out) == (preset == "svg-lp-srvp")
         assert report["protocol"]["evaluator"] == "frame-prediction"
         reports.append(str(run_dir / "eval-limit2.json"))
     gif = tmp_path / "svg.gif"
-    argv = ["sample", str(tmp_path / "svg-lp-smmnist"), "--n", "1", "--out", str(gif)]
+    argv = ["sample", str(tmp_path / "svg-lp-srvp"), "--n", "1", "--out", str(gif)]
     code, _, err = run([*argv, "--compile"], capsys)
     assert code != 0 and "--compile apply to the autoregressive" in err
     code, _, err = run(argv, capsys)
@@ -261,6 +263,6 @@ def test_svg_runs_train_evaluate_best_of_n_sample_and_plot(tmp_path, capsys):
     assert code == 0, err
     assert figure.stat().st_size > 0
     code, _, err = run(
-        ["plot", str(tmp_path / "svg-lp-smmnist" / "config.json"), "--out", str(figure)], capsys
+        ["plot", str(tmp_path / "svg-lp-srvp" / "config.json"), "--out", str(figure)], capsys
     )
     assert code != 0 and "no frame-prediction figures" in err

@@ -16,7 +16,7 @@ import click
 from genvid import data as gdata
 from genvid import inventory, runs
 from genvid.allocator import keep_freed_memory
-from genvid.presets import get_preset, make_config, presets
+from genvid.presets import get_preset, make_config, presets, recipe_summary
 from genvid.train import NonFiniteLossError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -475,6 +475,7 @@ def info() -> None:
     width = max(map(len, presets()))
     for name in presets():
         click.echo(f"  {name:<{width}} {get_preset(name).description}")
+        click.echo(f"  {'':<{width}} recipe: {recipe_summary(name)}")
     click.echo("data sets:")
     for line in inventory.data_lines():
         click.echo(f"  {line}")

@@ -22,7 +22,14 @@ from genvid.train.adversarial import (
     GroupRecipe,
     ThresholdSchedule,
 )
+from genvid.train.config import TrainConfig
 from genvid.train.update import LikelihoodUpdate, Update
+
+GENVID_RECIPE = "genvid's defaults: no paper trained this configuration"
+_VPN_RECIPE = (
+    "genvid's defaults: the VPN paper's recipe could not be confirmed (recalled: RMSProp, "
+    "lr 3e-4, batch 64)"
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Preset:
     update: Callable[[Any], Update] = field(default=lambda config: LikelihoodUpdate())
     # TrainConfig fields the preset's recipe sets; options given on the command line win
     train: dict[str, Any] = field(default_factory=dict)
+    recipe: str = GENVID_RECIPE  # where `train` comes from (`genvid info` prints it)
 
 
 def _binarized_mnist(nats: float) -> Callable[[Any], Protocol]:
@@ -59,7 +67,8 @@ def _moving_mnist(paper: dict[str, float]) -> Callable[[Any], Protocol]:
 
 
 VPN_PAPER = {"VPN": 87.6, "VPN baseline": 110.1, "lower bound": 86.3}  # nats/frame, table 1
-# Stochastic Moving MNIST, 5 -> 20 frames, best of 100 (SLAMP, Akan et al. 2021, table 4).
+# SRVP's Stochastic Moving MNIST test set, 5 -> 20 frames, best of 100 (SLAMP, Akan et al.
+# 2021, table 4, from SRVP's evaluation code): printed beside evaluations on that set only.
 SMMNIST_PAPER = {
     "SVG-LP (SLAMP table 4)": {"psnr": 14.50, "ssim": 0.7090},
     "SRVP (SLAMP table 4)": {"psnr": 16.93, "ssim": 0.7799},
@@ -67,13 +76,20 @@ SMMNIST_PAPER = {
 }
 
 
-def _frame_prediction(predicted: int, paper: dict | None = None) -> Callable[[Any], Protocol]:
-    """Best of 100 SSIM/PSNR after the config's context frames; one sample if deterministic."""
+def _frame_prediction(
+    predicted: int, paper: dict | None = None, paper_data: str = ""
+) -> Callable[[Any], Protocol]:
+    """Best of 100 SSIM/PSNR after the config's context frames; one sample if deterministic.
+    `paper` figures are printed beside evaluations on `paper_data` only."""
 
     def protocol(config: Any) -> Protocol:
         stochastic = config.variant != "deterministic"
         return FramePrediction(
-            context=config.context_frames, predicted=predicted, stochastic=stochastic, paper=paper
+            context=config.context_frames,
+            predicted=predicted,
+            stochastic=stochastic,
+            paper=paper,
+            paper_data=paper_data,
         )
 
     return protocol
@@ -122,6 +138,10 @@ def _fvd(config: VideoGANConfig) -> Protocol:
 
 
 _WGAN_GP = dict(grad_clip=None)  # Gulrajani et al. clip nothing: the penalty bounds the critic
+_WGAN_GP_RECIPE = (
+    "WGAN-GP (Gulrajani et al. 2017, algorithm 1): Adam lr 1e-4, betas (0, 0.9), n_critic 5, "
+    "lambda 10 in the model config; batch 64, no clipping"
+)
 # The seed's recipe (the TensorFlow video GAN's notes): lambda 200, SGD with momentum for the
 # LSTM, more critic steps early, instance noise, Glorot initialisation, per-tensor clipping.
 # The noise level (0.1) and the clipping norm (1.0) are genvid's choices: the notes give none.
@@ -151,6 +171,14 @@ _CLASSIC = dict(
 
 
 _SMMNIST = dict(channels=1, g_dim=128, z_dim=10, beta=1e-4, context_frames=5, future_frames=10)
+# SVG's training recipe: the defaults of edenton/svg's train_svg_lp.py / train_svg_fp.py (Adam,
+# lr 0.002, beta1 0.9 = torch's default betas, batch 100, no clipping, constant lr).
+_SVG_TRAIN = dict(lr=2e-3, batch_size=100, grad_clip=None, lr_schedule="constant")
+_SVG_RECIPE = "SVG's code: edenton/svg train_svg_lp.py's defaults (Adam beta1 0.9)"
+# The PixelRNN paper's (van den Oord et al. 2016, section 5): RMSProp, batch 16 on MNIST and
+# CIFAR-10 (the batch acts as a regulariser), 32 or 64 on ImageNet; it states no learning rate.
+_PIXELRNN_TRAIN = dict(optimizer="rmsprop", batch_size=16)
+_PIXELRNN_RECIPE = "the PixelRNN paper, section 5 (no lr or clipping stated: genvid's)"
 # A user's own 3-channel 64x64 clips of 20 frames: BAIR's settings in the paper's code (z 64,
 # beta 1e-4, 2 past), trained on whole clips (18 future frames; BAIR's evaluation predicts 28).
 _VGG = dict(channels=3, g_dim=128, z_dim=64, beta=1e-4, context_frames=2, future_frames=18)
@@ -186,6 +214,8 @@ _PRESETS = {
             "cifar10",
             "PixelCNN of the PixelRNN paper for CIFAR-10 (15 layers, h=128, 256-way softmax, RGB)",
             _cifar10(3.14),
+            train=_PIXELRNN_TRAIN,
+            recipe=_PIXELRNN_RECIPE,
         ),
         Preset(
             "row-lstm-mnist",
@@ -194,6 +224,8 @@ _PRESETS = {
             "binarized-mnist",
             "Row LSTM for binarised MNIST (7 layers, h=16, output 32 maps; the paper's MNIST size)",
             _binarized_mnist(80.54),
+            train=_PIXELRNN_TRAIN,
+            recipe=_PIXELRNN_RECIPE,
         ),
         Preset(
             "diagonal-bilstm-mnist",
@@ -202,6 +234,8 @@ _PRESETS = {
             "binarized-mnist",
             "Diagonal BiLSTM for binarised MNIST (7 layers, h=16; paper: 79.20 nats)",
             _binarized_mnist(79.20),
+            train=_PIXELRNN_TRAIN,
+            recipe=_PIXELRNN_RECIPE,
         ),
         Preset(
             "row-lstm-cifar10",
@@ -217,6 +251,8 @@ _PRESETS = {
             "cifar10",
             "Row LSTM for CIFAR-10 (12 layers, h=128, 256-way softmax, RGB; paper: 3.07 bits/dim)",
             _cifar10(3.07),
+            train=_PIXELRNN_TRAIN,
+            recipe=_PIXELRNN_RECIPE,
         ),
         Preset(
             "diagonal-bilstm-cifar10",
@@ -232,6 +268,8 @@ _PRESETS = {
             "cifar10",
             "Diagonal BiLSTM for CIFAR-10 (12 layers, h=128, RGB; paper: 3.00 bits/dim)",
             _cifar10(3.00),
+            train=_PIXELRNN_TRAIN,
+            recipe=_PIXELRNN_RECIPE,
         ),
         Preset(
             "multiscale-pixelrnn-mnist",
@@ -261,6 +299,8 @@ _PRESETS = {
             "Multi-Scale Row LSTM of the paper's ImageNet 64x64 model (32x32 then 64x64, 4 layers, "
             "h=512, no residual) for your downsampled ImageNet 64x64 (--root DIR)",
             lambda config: ImageNLL(),
+            train=dict(optimizer="rmsprop", batch_size=64),
+            recipe=_PIXELRNN_RECIPE,
         ),
         Preset(
             "vpn-full",
@@ -270,6 +310,7 @@ _PRESETS = {
             "Video Pixel Network, full (c=128, 8 dilated encoder RMBs, 12 decoder RMBs, "
             "ConvLSTM 256; paper: 87.6 nats/frame)",
             _moving_mnist(VPN_PAPER),
+            recipe=_VPN_RECIPE,
         ),
         Preset(
             "vpn-mini",
@@ -278,6 +319,7 @@ _PRESETS = {
             "moving-mnist",
             "Video Pixel Network, mini (c=32, 4 dilated encoder RMBs, 6 decoder RMBs, LSTM 64)",
             _moving_mnist(VPN_PAPER),
+            recipe=_VPN_RECIPE,
         ),
         Preset(
             "vpn-micro",
@@ -286,6 +328,7 @@ _PRESETS = {
             "moving-mnist",
             "Video Pixel Network, micro (c=32, 2 dilated encoder RMBs, 3 decoder RMBs, LSTM 64)",
             _moving_mnist(VPN_PAPER),
+            recipe=_VPN_RECIPE,
         ),
         Preset(
             "vpn-baseline",
@@ -301,6 +344,7 @@ _PRESETS = {
             "VPN baseline: vpn-full's encoder and ConvLSTM, unmasked decoder blind to the "
             "current frame (paper: 110.1 nats/frame)",
             _moving_mnist(VPN_PAPER),
+            recipe=_VPN_RECIPE,
         ),
         *(
             Preset(
@@ -308,9 +352,31 @@ _PRESETS = {
                 SVG,
                 _svg(variant, "dcgan", **_SMMNIST),
                 "moving-mnist-stochastic",
-                f"SVG {title} for Stochastic Moving MNIST (DCGAN-64, g 128, z 10, beta 1e-4, "
-                "5 past, 10 future; eval: 20 predicted, best of 100)",
-                _frame_prediction(20, SMMNIST_PAPER),
+                f"SVG {title} for Stochastic Moving MNIST as SVG's code makes it (DCGAN-64, g 128, "
+                "z 10, beta 1e-4, 5 past, 10 future; eval: 20 predicted, best of 100; no "
+                "published numbers on this set)",
+                _frame_prediction(20),
+                train=_SVG_TRAIN,
+                recipe=_SVG_RECIPE,
+            )
+            for short, variant, title in (
+                ("lp", "lp", "learned prior"),
+                ("fp", "fp", "fixed prior"),
+                ("det", "deterministic", "deterministic baseline"),
+            )
+        ),
+        *(
+            Preset(
+                f"svg-{short}-srvp",
+                SVG,
+                _svg(variant, "dcgan", **_SMMNIST),
+                "moving-mnist-srvp",
+                f"SVG {title} for SRVP's Stochastic Moving MNIST, the set of the later papers' "
+                "figures (DCGAN-64, g 128, z 10, beta 1e-4, 5 past, 10 future; eval: SRVP's "
+                "test set, 20 predicted, best of 100)",
+                _frame_prediction(20, SMMNIST_PAPER, "moving-mnist-srvp"),
+                train=_SVG_TRAIN,
+                recipe=_SVG_RECIPE,
             )
             for short, variant, title in (
                 ("lp", "lp", "learned prior"),
@@ -327,6 +393,8 @@ _PRESETS = {
                 f"SVG {title} for your 64x64 colour videos (--data video-folder --root DIR; "
                 "VGG-64, z 64, 2 past, 18 future)",
                 _frame_prediction(18),
+                train=_SVG_TRAIN,
+                recipe=_SVG_RECIPE,
             )
             for short, variant, title in (
                 ("lp", "lp", "learned prior"),
@@ -344,6 +412,7 @@ _PRESETS = {
             _fvd,
             _adversarial,
             _WGAN_GP,
+            recipe=_WGAN_GP_RECIPE,
         ),
         Preset(
             "videogan-mmnist-seed",
@@ -355,6 +424,8 @@ _PRESETS = {
             _fvd,
             _adversarial,
             dict(grad_clip=1.0, grad_clip_mode="tensor"),
+            recipe="the seed's notes: lambda 200, SGD+momentum LSTM, 100 critic steps for the "
+            "first 25 generator steps in the model config; per-tensor clipping (norm genvid's)",
         ),
         Preset(
             "videogan-mmnist-ns",
@@ -365,6 +436,8 @@ _PRESETS = {
             _fvd,
             _adversarial,
             dict(grad_clip=None),
+            recipe="DCGAN's Adam (lr 2e-4, beta1 0.5) and one critic step per generator step in "
+            "the model config; no clipping",
         ),
         Preset(
             "videogan-mmnist-minimax",
@@ -375,6 +448,8 @@ _PRESETS = {
             _fvd,
             _adversarial,
             dict(grad_clip=None),
+            recipe="DCGAN's Adam (lr 2e-4, beta1 0.5) and one critic step per generator step in "
+            "the model config; no clipping",
         ),
         Preset(
             "videogan-pacman",
@@ -386,9 +461,21 @@ _PRESETS = {
             _fvd,
             _adversarial,
             _WGAN_GP,
+            recipe=_WGAN_GP_RECIPE,
         ),
     )
 }
+
+
+def recipe_summary(name: str) -> str:
+    """The training recipe `genvid train NAME` uses, and where it comes from (`genvid info`)."""
+    preset = get_preset(name)
+    config = TrainConfig(**preset.train)
+    clip = "no clipping" if config.grad_clip is None else f"clipping {config.grad_clip:g}"
+    return (
+        f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {clip}, "
+        f"{config.lr_schedule} lr: {preset.recipe}"
+    )
 
 
 def presets() -> list[str]:
