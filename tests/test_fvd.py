@@ -4,20 +4,32 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from genvid import frechet
 from genvid.frechet import (
     cached_i3d_features,
+    feature_diversity,
     frechet_distance,
     fvd,
     gaussian_stats,
     i3d_features,
     i3d_input,
     load_i3d_weights,
+    mean_pairwise_distance,
     tf_resize_weights,
 )
+from genvid.protocols import VideoFVD
+from genvid.protocols.fvd import PROTOCOL_CLIPS, REAL_SUBSET_SEED, real_subsets
 
 FRAMES = 9  # the fewest I3D takes; FVD's 16 cost 1.8x more
+
+
+@pytest.fixture(autouse=True)
+def feature_cache(tmp_path, monkeypatch):
+    """Real clips' features are cached under $XDG_CACHE_HOME: a test's own, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return frechet.feature_cache_dir()
 
 
 def _random_covariance(rng: np.random.Generator, d: int) -> np.ndarray:
@@ -51,14 +63,46 @@ def test_frechet_distance_of_full_covariances_equals_scipy_sqrtm():
     assert frechet_distance(mu2, s2, mu1, s1) == pytest.approx(expected, rel=1e-9)
 
 
-def test_frechet_distance_of_rank_deficient_covariances_is_finite_and_symmetric():
+def _reference_fvd(x1: np.ndarray, x2: np.ndarray) -> float:
+    """Frechet distance of two feature sets in float64, with no square root of a (possibly
+    singular) matrix: with S_k = A_k^T A_k / (n_k - 1) (A_k the centred features), the non-zero
+    eigenvalues of S1 S2 are the squared singular values of A1 A2^T / sqrt((n1 - 1)(n2 - 1)),
+    so Tr (S1 S2)^(1/2) is the sum of those singular values."""
+    a1, a2 = x1 - x1.mean(0), x2 - x2.mean(0)
+    scale = math.sqrt((len(x1) - 1) * (len(x2) - 1))
+    trace_sqrt = np.linalg.svd(a1 @ a2.T, compute_uv=False).sum() / scale
+    return float(
+        np.sum((x1.mean(0) - x2.mean(0)) ** 2)
+        + np.trace(np.cov(x1, rowvar=False))
+        + np.trace(np.cov(x2, rowvar=False))
+        - 2 * trace_sqrt
+    )
+
+
+def test_the_reference_fvd_equals_scipy_sqrtm_at_full_rank():
+    linalg = pytest.importorskip("scipy.linalg")
+    rng = np.random.default_rng(17)
+    x1, x2 = rng.standard_normal((40, 6)), rng.standard_normal((50, 6)) * 2 + 0.5
+    s1, s2 = np.cov(x1, rowvar=False), np.cov(x2, rowvar=False)
+    sqrtm = np.sum((x1.mean(0) - x2.mean(0)) ** 2) + np.trace(
+        s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real
+    )
+    assert _reference_fvd(x1, x2) == pytest.approx(sqrtm, rel=1e-10)
+
+
+def test_frechet_distance_of_rank_deficient_covariances_equals_a_float64_reference():
     # Fewer clips than feature dims, as any FVD of < 400 clips: singular covariances.
     rng = np.random.default_rng(3)
-    mu1, s1 = gaussian_stats(rng.standard_normal((4, 12)))
-    mu2, s2 = gaussian_stats(rng.standard_normal((5, 12)) + 1.0)
+    x1, x2 = rng.standard_normal((4, 12)), rng.standard_normal((5, 12)) + 1.0
+    mu1, s1 = gaussian_stats(x1)
+    mu2, s2 = gaussian_stats(x2)
     forward, backward = frechet_distance(mu1, s1, mu2, s2), frechet_distance(mu2, s2, mu1, s1)
+    expected = _reference_fvd(x1, x2)
     assert math.isfinite(forward) and forward > 0
-    assert forward == pytest.approx(backward, rel=1e-9)
+    # rel 1e-7, not 1e-9: the 9 null-space eigenvalues of S1^(1/2) S2 S1^(1/2) come out at the
+    # rounding level (~1e-16), and the square root of each positive one adds ~1e-8
+    assert forward == pytest.approx(expected, rel=1e-7)
+    assert backward == pytest.approx(expected, rel=1e-7)
 
 
 def test_gaussian_stats_are_mean_and_unbiased_covariance_in_float64():
@@ -184,10 +228,13 @@ def features(model) -> dict[str, torch.Tensor]:
     return {name: i3d_features(clips, model, batch_size=2) for name, clips in sets.items()}
 
 
-def test_features_are_finite_float64_logits(features):
+def test_features_are_finite_float64_logits(model, features):
     for value in features.values():
         assert value.shape == (2, 400) and value.dtype == torch.float64
         assert torch.isfinite(value).all()
+    with torch.no_grad():  # the same batch straight through the network: the same numbers
+        logits = model(i3d_input(_blobs(2, 0.0)))
+    assert torch.equal(features["blobs"], logits.double())
 
 
 def test_fvd_tells_blobs_from_noise(model, features):
@@ -218,3 +265,180 @@ def test_cached_features_are_computed_once_per_content(model, features, tmp_path
     entry.write_bytes(entry.read_bytes()[:100])  # a damaged entry is recomputed and rewritten
     assert torch.equal(cached_i3d_features(blobs, batch_size=2, cache_dir=tmp_path), first)
     assert np.load(entry).shape == (2, 400)
+
+
+# --- Diversity -------------------------------------------------------------------------------
+
+
+def test_mean_pairwise_distance_and_diversity_equal_a_numpy_loop():
+    rng = np.random.default_rng(6)
+    generated, real = rng.standard_normal((9, 5)) * 0.5, rng.standard_normal((7, 5))
+
+    def mean_distance(x):
+        return np.mean([np.linalg.norm(x[i] - x[j]) for i in range(len(x)) for j in range(i)])
+
+    assert mean_pairwise_distance(real) == pytest.approx(mean_distance(real), rel=1e-12)
+    figures = feature_diversity(generated, real)
+    assert figures["pairwise_ratio"] == pytest.approx(
+        mean_distance(generated) / mean_distance(real), rel=1e-12
+    )
+    trace = np.trace(np.cov(generated, rowvar=False)) / np.trace(np.cov(real, rowvar=False))
+    assert figures["trace_ratio"] == pytest.approx(trace, rel=1e-12)
+
+    def mean_squared_distance(x):
+        return np.mean([np.sum((x[i] - x[j]) ** 2) for i in range(len(x)) for j in range(i)])
+
+    # The closed form the docstring states: mean squared distance = 2 Tr(S), S unbiased.
+    squared = mean_squared_distance(generated) / mean_squared_distance(real)
+    assert figures["trace_ratio"] == pytest.approx(squared, rel=1e-12)
+
+
+def test_diversity_of_identical_features_is_zero_and_of_no_real_spread_refused():
+    real = np.random.default_rng(7).standard_normal((6, 4))
+    # 1e6 + tiny differences: cdist's matrix-product shortcut would round these to noise
+    collapsed = np.full((5, 4), 1e6)
+    figures = feature_diversity(collapsed, real)
+    assert figures == {"pairwise_ratio": 0.0, "trace_ratio": 0.0}
+    nearly = collapsed + np.arange(5)[:, None] * 1e-3
+    assert mean_pairwise_distance(nearly) == pytest.approx(
+        np.mean([abs(i - j) * 2e-3 for i in range(5) for j in range(i)]), rel=1e-6
+    )
+    with pytest.raises(ValueError, match="all equal"):
+        feature_diversity(real, collapsed)
+
+
+# --- The FVD protocol with a stand-in for I3D -------------------------------------------------
+# Clips of 16 frames of 5x5 grey pixels: their 400 values are the stand-in's 400 features.
+
+
+def _pixels(clips, model, *, batch_size, device):
+    """A cheap stand-in for I3D: a clip's 400 pixel values are its features, float64."""
+    return clips.double().flatten(1)
+
+
+class ClipBank(nn.Module):
+    """A stand-in generator drawing its clips from a fixed bank (one clip: collapsed)."""
+
+    def __init__(self, bank: torch.Tensor) -> None:
+        super().__init__()
+        self.bank = bank
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.bank[torch.randint(len(self.bank), (n,), generator=generator)]
+
+
+def _clips(count: int, seed: int, frames: int = 16) -> torch.Tensor:
+    """uint8 `[count, frames, 1, 5, 5]`: a grey level per clip, varied per frame and pixel."""
+    rng = np.random.default_rng(seed)
+    levels = rng.uniform(30, 220, (count, 1, 1, 1, 1)) + rng.normal(0, 12, (count, frames, 1, 1, 1))
+    clips = levels + rng.normal(0, 4, (count, frames, 1, 5, 5))
+    return torch.from_numpy(np.clip(clips, 0, 255).round().astype(np.uint8))
+
+
+@pytest.fixture
+def stub_i3d(monkeypatch):
+    """I3D replaced by `_pixels`; returns the clips it was given, call by call."""
+    seen = []
+
+    def features(clips, model, *, batch_size, device):
+        seen.append(clips.clone())
+        return _pixels(clips, model, batch_size=batch_size, device=device)
+
+    monkeypatch.setattr(frechet, "i3d_features", features)
+    monkeypatch.setattr(frechet, "load_i3d_weights", lambda: None)
+    return seen
+
+
+def _evaluate(model, examples, *, samples, seed=0):
+    return VideoFVD(frames=16).evaluate(
+        model, examples, data="x", batch_size=None, samples=samples, device="cpu", seed=seed
+    )
+
+
+def _reference_diversity(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    distance = pytest.importorskip("scipy.spatial.distance")
+    return {
+        "pairwise_ratio": distance.pdist(a).mean() / distance.pdist(b).mean(),
+        "trace_ratio": np.trace(np.cov(a, rowvar=False)) / np.trace(np.cov(b, rowvar=False)),
+    }
+
+
+def test_fvd_protocol_figures_equal_a_float64_reference(stub_i3d):
+    # 450 clips > 400 features: full-rank covariances, as at the protocol's 2,048 clips
+    examples = _clips(1000, seed=8)
+    model = ClipBank(_clips(2000, seed=9) // 2)  # darker: a clear FVD
+    report = _evaluate(model, examples, samples=450)
+    fake, first, second = stub_i3d
+    assert fake.shape == (450, 16, 1, 5, 5)
+    features = [clips.double().flatten(1).numpy() for clips in stub_i3d]
+    for got, (a, b) in ((report["fvd"], (0, 1)), (report["fvd_real_vs_real"], (2, 1))):
+        expected = _reference_fvd(features[a], features[b])
+        # float64 rounding of the traces (~1e6 here), which cancel down to the distance
+        scale = sum(np.trace(np.cov(features[k], rowvar=False)) for k in (a, b))
+        assert got == pytest.approx(expected, rel=0, abs=1e-9 * scale)
+    assert report["fvd"] > 10 * report["fvd_real_vs_real"] > 0
+    diversity = report["diversity"]
+    for got, expected in (
+        (diversity, _reference_diversity(features[0], features[1])),
+        (diversity["real_vs_real"], _reference_diversity(features[2], features[1])),
+    ):
+        assert got["pairwise_ratio"] == pytest.approx(expected["pairwise_ratio"], rel=1e-12)
+        assert got["trace_ratio"] == pytest.approx(expected["trace_ratio"], rel=1e-12)
+    assert VideoFVD(frames=16).diversity_of(report) == diversity["pairwise_ratio"]
+    assert report["real_subsets"]["seed"] == REAL_SUBSET_SEED
+    assert report["real_subsets"]["size"] == 450 and report["real_subsets"]["drawn_from"] == 1000
+    summary = VideoFVD(frames=16).summary(report)
+    assert "FVD" in summary[0] and "real vs real" in summary[1] and "diversity" in summary[2]
+
+
+def _indices(clips: torch.Tensor, examples: torch.Tensor) -> list[int]:
+    """Where each clip is among `examples` (their first 16 frames)."""
+    matches = (clips[:, None] == examples[None, :, :16]).flatten(2).all(-1)  # (clips, examples)
+    assert (matches.sum(1) == 1).all()
+    return matches.int().argmax(1).tolist()
+
+
+def test_real_subsets_are_random_disjoint_and_the_same_in_every_evaluation(stub_i3d, feature_cache):
+    examples = _clips(100, seed=10, frames=20)
+    model = ClipBank(_clips(50, seed=11))
+    _evaluate(model, examples, samples=30, seed=0)
+    _, first, second = stub_i3d
+    a, b = _indices(first, examples), _indices(second, examples)
+    assert len(set(a)) == len(set(b)) == 30 and not set(a) & set(b)  # disjoint
+    assert set(a) | set(b) != set(range(60))  # not the first 2N clips
+    assert [a, b] == [t.tolist() for t in real_subsets(100, 30)]  # the protocol's seeded draw
+    assert len(list(feature_cache.glob("*.npy"))) == 2
+
+    stub_i3d.clear()
+    again = _evaluate(model, examples, samples=30, seed=1)  # another sampling seed
+    assert len(stub_i3d) == 1  # the generated clips only: both real sets were cached ...
+    assert len(list(feature_cache.glob("*.npy"))) == 2  # ... under the same content keys
+    assert again["real_subsets"]["seed"] == REAL_SUBSET_SEED
+    other = real_subsets(100, 30, seed=REAL_SUBSET_SEED + 1)
+    assert [t.tolist() for t in other] != [a, b]
+
+
+def test_the_common_protocol_is_2048_clips_and_fewer_are_marked_not_comparable(stub_i3d):
+    assert VideoFVD().samples == PROTOCOL_CLIPS == 2048
+    examples = _clips(2 * PROTOCOL_CLIPS, seed=12)
+    model = ClipBank(_clips(300, seed=13))
+    report = _evaluate(model, examples, samples=None)
+    assert report["count"] == 2048 and report["comparable"] is True
+    assert [len(clips) for clips in stub_i3d] == [2048] * 3
+    assert "NOT comparable" not in VideoFVD().summary(report)[0]
+    small = _evaluate(model, examples, samples=256)
+    assert small["comparable"] is False and "not comparable" in small["note"]
+    assert "NOT comparable" in VideoFVD().summary(small)[0]
+    with pytest.raises(ValueError, match="needs 4098 real test clips"):
+        _evaluate(model, examples, samples=2049)
+
+
+def test_diversity_is_zero_for_a_collapsed_generator_and_near_one_for_a_varied_one(stub_i3d):
+    examples = _clips(600, seed=14)
+    collapsed = _evaluate(ClipBank(_clips(1, seed=15)), examples, samples=128)
+    varied = _evaluate(ClipBank(_clips(2000, seed=16)), examples, samples=128)
+    assert collapsed["diversity"]["pairwise_ratio"] == 0.0
+    assert collapsed["diversity"]["trace_ratio"] == 0.0
+    assert varied["diversity"]["pairwise_ratio"] == pytest.approx(1.0, abs=0.1)
+    assert varied["diversity"]["trace_ratio"] == pytest.approx(1.0, abs=0.2)
+    assert collapsed["diversity"]["real_vs_real"]["pairwise_ratio"] == pytest.approx(1.0, abs=0.1)

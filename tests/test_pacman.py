@@ -217,6 +217,41 @@ def test_first_use_generates_once(tmp_path, monkeypatch, capsys):
     assert len(calls) == 1
 
 
+@needs_ale
+def test_a_set_of_an_older_version_is_rendered_again(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def small(root):  # the default set, but tiny
+        calls.append(root)
+        return write_pacman_set(root, train_clips=2, test_clips=1, progress=False)
+
+    monkeypatch.setattr(pacman, "write_pacman_set", small)
+    root = small(tmp_path / "set")
+    assert json.loads((root / "pacman.json").read_text())["version"] == pacman.VERSION == 2
+    assert ensure_pacman_set(root) == root and len(calls) == 1  # this version: kept as written
+    note = json.loads((root / "pacman.json").read_text())
+    del note["version"]  # as version 1 (256 test clips) wrote its note
+    (root / "pacman.json").write_text(json.dumps(note))
+    assert pacman.written_version(root) == 1
+    capsys.readouterr()
+    assert ensure_pacman_set(root) == root and len(calls) == 2  # rendered again, not used
+    assert "re-rendering the Ms. Pac-Man clips" in capsys.readouterr().err
+    assert pacman.written_version(root) == pacman.VERSION
+    (root / "pacman.json").write_text("{")  # unreadable: left for the reader to name
+    assert pacman.written_version(root) is None and ensure_pacman_set(root) == root
+    assert len(calls) == 2
+
+
+def test_the_default_set_holds_enough_test_clips_for_fvd():
+    from genvid.cli import cli
+    from genvid.protocols.fvd import PROTOCOL_CLIPS
+
+    assert pacman.TEST_CLIPS == 2 * PROTOCOL_CLIPS == 4096 and pacman.TRAIN_CLIPS == 2000
+    defaults = {p.name: p.default for p in cli.commands["data"].commands["pacman"].params}
+    assert defaults["test_clips"] == pacman.TEST_CLIPS
+    assert defaults["train_clips"] == pacman.TRAIN_CLIPS
+
+
 def test_missing_ale_py_and_rom(monkeypatch):
     monkeypatch.setitem(sys.modules, "ale_py", None)  # `import ale_py` now raises ImportError
     with pytest.raises(ImportError, match=f"^{re.escape(ALE_MISSING)}$"):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import optuna
 import pytest
@@ -14,7 +15,9 @@ import torch
 from click.testing import CliRunner
 
 import genvid.data as gdata
+from genvid import frechet
 from genvid.cli import cli, main
+from genvid.models.videogan import VideoGAN
 from genvid.sweep import Sweep, parse_space, run_sweep, sweep_report
 from genvid.sweep.study import STUDY, _open_study, _storage
 
@@ -243,3 +246,79 @@ def test_the_best_trial_retrains_on_all_training_data(tmp_path):
     trial = json.loads((tmp_path / "sweep/trials/0000/config.json").read_text())
     assert stored["data"]["holdout"] is False and stored["train"]["steps"] == 6
     assert stored["model"] == trial["model"] and stored["train"]["lr"] == trial["train"]["lr"]
+
+
+GAN_TINY = {"hidden_channels": 2, "critic_channels": 2, "z_dim": 4, "rnn_size": 8, "n_critic": 1}
+
+
+def test_min_diversity_keeps_a_collapsed_trial_from_winning(tmp_path, monkeypatch):
+    """Two FVD trials, I3D stubbed: trial 0's generator returns one clip every time (a real
+    validation clip, so its FVD is the better one), trial 1's is varied but worse on FVD."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # real features cached here
+    monkeypatch.setattr(  # I3D: each frame's mean grey level, [N, 16]
+        frechet, "i3d_features", lambda clips, model, **kw: clips.double().flatten(2).mean(2)
+    )
+    monkeypatch.setattr(frechet, "load_i3d_weights", lambda: None)
+    valid = gdata.eval_set("moving-mnist", "valid", limit=16)[:, :16]
+
+    def sample(self, n, *, generator=None):  # input_noise picks the stand-in
+        if self.config.input_noise > 0:
+            return valid[:1].expand(n, -1, -1, -1, -1).clone()  # collapsed
+        return 255 - valid[:n]  # varied, but inverted: far from the data
+
+    monkeypatch.setattr(VideoGAN, "sample", sample)
+    space = parse_space("videogan-mmnist", ["input_noise=choice:0.5,0.0"], fixed=GAN_TINY)
+    definition = Sweep(
+        "videogan-mmnist",
+        space,
+        trials=2,
+        budget_steps=1,
+        rungs=1,
+        train={"batch_size": 2, "device": "cpu"},
+        valid_limit=16,
+        samples=6,
+        min_diversity=0.2,
+    )
+    (tmp_path / "sweep" / "trials").mkdir(parents=True)
+    study = _open_study(definition, f"sqlite:///{tmp_path / 'sweep' / 'study.db'}")
+    for noise in (0.5, 0.0):
+        study.enqueue_trial({"input_noise": noise})
+    lines = run_sweep(definition, tmp_path / "sweep")
+
+    collapsed, varied = study_of(tmp_path / "sweep").trials
+    assert collapsed.state.name == varied.state.name == "COMPLETE"
+    assert collapsed.user_attrs["diversity"] == 0.0 and collapsed.user_attrs["below_min_diversity"]
+    assert varied.user_attrs["diversity"] > 0.2 and not varied.user_attrs["below_min_diversity"]
+    assert collapsed.user_attrs["fvd"] < varied.user_attrs["fvd"]  # FVD alone would pick it
+    assert collapsed.value == float("inf") and varied.value == varied.user_attrs["fvd"]
+    assert study_of(tmp_path / "sweep").best_trial.number == 1
+    assert "below --min-diversity 0.2: trial(s) 0" in lines[1]
+    assert lines[2].startswith("best: trial 1 ")
+    report, plots = sweep_report(tmp_path / "sweep")
+    table = report[report.index("") + 1 :]
+    assert table[0] == "| trial | state | value | diversity | rung | input_noise |"
+    assert table[2].startswith(f"| 0 | complete | {collapsed.user_attrs['fvd']:.4g} | 0 * |")
+    assert table[3].startswith("| 1 | complete |") and table[-1].startswith("* below")
+    assert {p.name for p in plots} == {"history.png", "slice.png"}  # 1 trial of finite value
+
+    # The threshold is part of the study: another one (or none) is refused on a re-run.
+    with pytest.raises(ValueError, match="min_diversity: 0.2 then, 0.5 now"):
+        run_sweep(replace(definition, min_diversity=0.5), tmp_path / "sweep")
+    with pytest.raises(ValueError, match="min_diversity: 0.2 then, None now"):
+        run_sweep(replace(definition, min_diversity=None), tmp_path / "sweep")
+    assert "min_diversity" not in tiny_sweep().definition()  # studies made before it still open
+
+
+def test_min_diversity_is_refused_where_the_evaluator_has_no_diversity(tmp_path, capsys):
+    with pytest.raises(ValueError, match="reports no diversity figure"):
+        tiny_sweep(min_diversity=0.5)
+    out = tmp_path / "sweep"
+    args = ["sweep", "pixelcnn-mnist", "--trials", "2", "--budget-steps", "2"]
+    args += ["--param", "lr=loguniform:1e-3:1e-1", "--min-diversity", "0.5", "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--min-diversity" in err and "no diversity figure" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()  # refused before any trial trained

@@ -204,7 +204,7 @@ def train(
     "--samples",
     type=int,
     help="SVG: samples per test sequence, the best one counts (default 100); video GANs: "
-    "clips generated for FVD (default 256).",
+    "clips generated for FVD (default 2048, the common protocol; fewer: not comparable).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sampled evaluations.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -218,7 +218,8 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
 
     Likelihood models: exact NLL (nats per image or per predicted frame, bits/dim for discrete
     data). SVG: SSIM and PSNR per predicted frame, best of --samples per sequence. Video GANs:
-    FVD of --samples generated clips against as many real ones, and the real-vs-real floor.
+    FVD of --samples generated clips against a seeded random subset of as many real ones, the
+    real-vs-real floor and the generated clips' diversity.
 
     The full evaluation on the run's own test split writes RUN/eval.json; any other (--limit,
     --split, --data) writes a report named after it, e.g. RUN/eval-limit8.json, so a quick
@@ -386,7 +387,13 @@ def moving_mnist_srvp(out, sequences, deterministic) -> None:
     "--root", type=click.Path(), help="Output directory (default: the cache the registry reads)."
 )
 @click.option("--train-clips", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--test-clips", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--test-clips",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Test clips (FVD by the common protocol needs 2 x 2,048).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the policy.")
 def pacman(root, train_clips, test_clips, seed) -> None:
     """Render genvid's own Ms. Pac-Man clips (20x3x64x64) from ale-py's ROM, once, before a
@@ -419,6 +426,12 @@ def pacman(root, train_clips, test_clips, seed) -> None:
 @click.option("--root", type=click.Path(), help="Directory of a user's data.")
 @click.option("--valid-limit", type=int, help="Validation examples per evaluation (default all).")
 @click.option("--samples", type=int, help="Sampled evaluators: samples (SVG) or clips (FVD).")
+@click.option(
+    "--min-diversity",
+    type=click.FloatRange(min=0, min_open=True),
+    help="FVD sweeps: a trial whose diversity (mean pairwise I3D distance over the data's) is "
+    "below this is recorded but never the best (stored with the study).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of trials and sampler.")
 @_with_options(SWEEP_TRAIN_OPTIONS)
 def sweep(preset, params, space_file, overrides, out, storage, workers, **kw) -> None:
@@ -431,12 +444,16 @@ def sweep(preset, params, space_file, overrides, out, storage, workers, **kw) ->
     Example: genvid sweep pixelcnn-mnist --trials 8 --param lr=loguniform:1e-4:1e-2
     --param hidden_channels=int:8:64 --budget-steps 500 --out sweeps/pixelcnn
     """
-    from genvid.sweep import Sweep, parse_space, run_sweep
+    from genvid.sweep import Sweep, check_min_diversity, parse_space, run_sweep
 
     train_options = {k: kw.pop(k) for k in SWEEP_TRAIN_FIELDS if kw[k] is not None}
     if train_options.get("grad_clip") == 0:
         train_options["grad_clip"] = None
     space = parse_space(preset, params, space_file, _parse_overrides(preset, overrides))
+    try:  # a usage error, before any trial trains
+        check_min_diversity(preset, space.fixed, kw["min_diversity"])
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="'--min-diversity'") from None
     definition = Sweep(
         preset,
         space,
@@ -448,6 +465,7 @@ def sweep(preset, params, space_file, overrides, out, storage, workers, **kw) ->
         root=kw["root"],
         valid_limit=kw["valid_limit"],
         samples=kw["samples"],
+        min_diversity=kw["min_diversity"],
         seed=kw["seed"],
     )
     for line in run_sweep(definition, Path(out), storage=storage, workers=workers):

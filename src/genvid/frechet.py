@@ -18,6 +18,15 @@ Convention, that of the official FVD code (`frechet_video_distance.py`) and its 
   semi-definite with the eigenvalues of S1 S2, so a symmetric eigensolver suffices, with no
   complex parts to discard (TF-GAN's method; scipy's `sqrtm` is not needed).
 
+Diversity (`feature_diversity`): FVD at a few hundred clips is biased, and its bias is smaller
+for a collapsed generator (one near-constant clip), so FVD alone can rank a collapsed generator
+first. Beside it, two ratios of generated over real features, 1 for a generator as diverse as
+the data and near 0 for a collapsed one: `pairwise_ratio`, the mean Euclidean distance between
+two distinct clips' features (exact, over every pair, in float64), and `trace_ratio`, the
+trace of the covariance (the total variance). The mean *squared* distance over distinct pairs
+is exactly 2 Tr(S) for the unbiased covariance S, so `trace_ratio` is the ratio of mean squared
+distances; the unsquared mean weighs a few outlying clips less.
+
 Deviations: none intended. The batch size, device and precision change float32 rounding only.
 """
 
@@ -87,6 +96,40 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     trace_sqrt = torch.linalg.eigvalsh((inner + inner.T) / 2).clamp(min=0).sqrt().sum()
     distance = (mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt
     return float(distance)
+
+
+def mean_pairwise_distance(features: ArrayLike) -> float:
+    """Mean Euclidean distance between the features of two distinct clips, over every pair.
+
+    Exact, in float64 (`torch.cdist` without its matrix-product shortcut, which loses the
+    small distances of a collapsed set to rounding). Shape: features `[N, D]`, N >= 2.
+    """
+    x = _as_float64(features)
+    if x.dim() != 2 or x.shape[0] < 2:
+        raise ValueError(f"features must be [N >= 2, D], got {tuple(x.shape)}")
+    n = x.shape[0]
+    total = sum(  # rows in chunks: an [N, N] float64 block at N = 2,048 is 32 MB
+        float(torch.cdist(x[i : i + 512], x, compute_mode="donot_use_mm_for_euclid_dist").sum())
+        for i in range(0, n, 512)
+    )
+    return total / (n * (n - 1))  # the diagonal is 0; every pair counted twice
+
+
+def feature_diversity(generated: ArrayLike, real: ArrayLike) -> dict[str, float]:
+    """How diverse generated features are beside real ones: 1 as diverse, near 0 collapsed.
+
+    Returns `pairwise_ratio` (mean pairwise Euclidean distance, generated over real) and
+    `trace_ratio` (trace of the unbiased covariance, generated over real; equal to the ratio
+    of mean squared pairwise distances). Shape: `[N, D]` and `[M, D]`, N, M >= 2.
+    """
+    (_, generated_cov), (_, real_cov) = gaussian_stats(generated), gaussian_stats(real)
+    real_spread = mean_pairwise_distance(real)
+    if not real_spread > 0:
+        raise ValueError("the real features are all equal: no diversity to compare with")
+    return {
+        "pairwise_ratio": mean_pairwise_distance(generated) / real_spread,
+        "trace_ratio": float(generated_cov.trace() / real_cov.trace()),
+    }
 
 
 def tf_resize_weights(in_size: int, out_size: int) -> Tensor:

