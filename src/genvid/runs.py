@@ -34,7 +34,7 @@ from genvid.train import (
     seed_everything,
 )
 from genvid.train.distributed import resolve_device
-from genvid.viz import plot_frame_prediction
+from genvid.viz import BASELINE_STYLES, plot_frame_prediction
 
 
 def _model_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
@@ -384,12 +384,14 @@ def plot_runs(sources: list[Path], out: Path) -> Path:
     """SSIM and PSNR per step of several runs' frame-prediction reports on one figure.
 
     Each source is a run directory (its eval.json) or a report file; the legend names each by
-    its preset (and directory, when two share a preset).
+    its preset (and directory, when two share a preset). The baselines (black frame, copy of
+    the last given frame) are drawn once per data set, from the first report on it that has
+    them; reports written before the baselines plot without.
     """
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out must end in .png, got {out}")
     prepare_output(out)
-    reports = {}
+    reports, baselines = {}, {}
     for source in sources:
         path = source / "eval.json" if source.is_dir() else source
         if not path.is_file():
@@ -402,4 +404,32 @@ def plot_runs(sources: list[Path], out: Path) -> Path:
             raise ValueError(f"{path} holds no frame-prediction figures (SSIM/PSNR per step)")
         label = report.get("protocol", {}).get("preset", path.parent.name)
         reports[f"{label} ({path.parent.name})" if label in reports else label] = report
-    return plot_frame_prediction(reports, out)
+        if "baselines" in report:
+            _check_baselines(report, path)
+            data = report.get("protocol", {}).get("data", path.name)
+            baselines.setdefault(f"{data}, {report.get('count')} sequences", report)
+    if len(baselines) == 1:  # one data set: no need to name it in the legend
+        baselines = {"": next(iter(baselines.values()))}
+    return plot_frame_prediction(reports, out, baselines=baselines)
+
+
+def _check_baselines(report: dict[str, Any], path: Path) -> None:
+    """One-line ValueError naming `path` unless every baseline the plot draws has per-step
+    SSIM and PSNR as long as the model's."""
+    entries = report["baselines"]
+    for name in BASELINE_STYLES:
+        entry = entries.get(name) if isinstance(entries, dict) else None
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: baselines.{name} is missing or not an object")
+        for metric in ("ssim", "psnr"):
+            steps, expected = entry.get(f"{metric}_per_step"), report[f"{metric}_per_step"]
+            if not (
+                isinstance(steps, list)
+                and isinstance(expected, list)
+                and len(steps) == len(expected)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in steps)
+            ):
+                raise ValueError(
+                    f"{path}: baselines.{name}.{metric}_per_step is not a list of "
+                    f"{len(expected) if isinstance(expected, list) else 'per-step'} numbers"
+                )

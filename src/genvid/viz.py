@@ -132,12 +132,21 @@ def save_clip_grid_gif(clips: Tensor, path: str | Path, *, fps: float = 8.0) -> 
     return path
 
 
-def plot_frame_prediction(reports: dict[str, dict], path: str | Path) -> Path:
-    """SSIM and PSNR per predicted step, one line per report with its 95 % band, side by side.
+# A frame-prediction report's `baselines`: key -> (legend, line style), drawn in grey.
+BASELINE_STYLES = {"black": ("black frame", "--"), "copy-last": ("copy last", ":")}
+
+
+def plot_frame_prediction(
+    reports: dict[str, dict], path: str | Path, *, baselines: dict[str, dict] | None = None
+) -> Path:
+    """SSIM and PSNR per predicted step, one line per report with its 95 % band, side by side,
+    and the baselines of each data set as grey reference lines.
 
     Args:
         reports: label -> a frame-prediction report (`ssim_per_step`, `ssim_per_step_ci95`,
             `psnr_per_step`, `psnr_per_step_ci95`, `context`), e.g. several runs' eval.json.
+        baselines: data-set label ("" for the only one) -> a report whose `baselines` hold
+            every key of `BASELINE_STYLES` with `ssim_per_step` and `psnr_per_step`.
     """
     try:
         import matplotlib
@@ -154,6 +163,15 @@ def plot_frame_prediction(reports: dict[str, dict], path: str | Path) -> Path:
             steps = torch.arange(len(mean)) + report["context"] + 1  # frame numbers, 1-based
             (line,) = axis.plot(steps, mean, label=label)
             axis.fill_between(steps, mean - half, mean + half, alpha=0.25, color=line.get_color())
+    for k, (data, report) in enumerate((baselines or {}).items()):
+        # mid grey; several data sets: one shade each, dark to light
+        grey = f"{0.3 + 0.4 * k / (len(baselines) - 1):.2f}" if len(baselines) > 1 else "0.5"
+        for name, (legend, style) in BASELINE_STYLES.items():
+            for axis, metric in zip(axes, ("ssim", "psnr"), strict=True):
+                mean = report["baselines"][name][f"{metric}_per_step"]
+                steps = torch.arange(len(mean)) + report["context"] + 1
+                label = f"{legend}, {data}" if data else legend
+                axis.plot(steps, mean, color=grey, linestyle=style, label=label)
     for axis, name in zip(axes, ("SSIM", "PSNR (dB)"), strict=True):
         axis.set_xlabel("predicted frame")
         axis.set_ylabel(name)

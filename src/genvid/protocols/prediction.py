@@ -6,6 +6,11 @@ respect to the ground truth by its score averaged over the predicted frames, sep
 SSIM and for PSNR; report the per-step and the averaged figures, mean over sequences with a
 95 % interval. A deterministic model has one prediction per sequence. Metric conventions are
 in `genvid.metrics`.
+
+Beside the model, every report scores two deterministic baselines on the same frames with the
+same metrics: an all-black prediction and the last given frame copied forward. On Stochastic
+Moving MNIST the black background dominates SSIM, so doing nothing scores high (SSIM 0.68 on
+1,000 test sequences); a model's figures mean little without them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from genvid.viz import save_image_grid, save_video_gif
 FRAMES_PER_PASS = 200  # sequences x samples predicted in one call (bounded memory)
 SHOWN_SAMPLES = 3  # random samples beside the best one in `genvid sample`
 TRAINING_VIDEOS = 2  # TensorBoard: predictions for the first sequences of the training stream
+METRICS = (("ssim", ssim), ("psnr", psnr))
+BASELINES = {"black": "black frame", "copy-last": "copy last"}  # report key -> summary label
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,8 @@ class FramePrediction:
 
     `stochastic=False` (a deterministic model) evaluates its one prediction per sequence.
     `paper` (figures per model: {"psnr": ..., "ssim": ...}) is reported beside evaluations on
-    `paper_data` only.
+    `paper_data` only. `baselines` holds the same figures of the all-black prediction and of
+    the last given frame repeated (see `_baseline_scores`).
     """
 
     context: int = 5
@@ -57,22 +65,22 @@ class FramePrediction:
         gdata.check_frames(examples, context=self.context, predicted=self.predicted, source=data)
         generator = torch.Generator(device=device).manual_seed(seed)
         chunk = batch_size or max(1, FRAMES_PER_PASS // n)
-        best = {"ssim": [], "psnr": []}
+        best = {metric: [] for metric, _ in METRICS}
+        plain = {name: {metric: [] for metric, _ in METRICS} for name in BASELINES}
         with eval_mode(model), torch.no_grad():
             for videos in tqdm(examples.split(chunk), desc="predicting", disable=None):
-                scores = self._scores(model, videos.to(device), n, generator)
+                videos = videos.to(device)
+                scores = self._scores(model, videos, n, generator)
                 for metric, values in scores.items():
                     best[metric].append(best_of_samples(values)[0].cpu())
+                for name, by_metric in self._baseline_scores(videos).items():
+                    for metric, values in by_metric.items():
+                        plain[name][metric].append(values.cpu())
         report: dict[str, Any] = {"count": len(examples), "context": self.context}
         report |= {"predicted": self.predicted, "samples": n, "stochastic": self.stochastic}
         report["sampling_seed"] = seed
-        for metric, chunks in best.items():
-            per_sequence = torch.cat(chunks).double()  # (M, predicted)
-            mean, half = mean_and_interval(per_sequence.mean(dim=1))
-            step_mean, step_half = mean_and_interval(per_sequence)
-            report[metric], report[f"{metric}_ci95"] = float(mean), float(half)
-            report[f"{metric}_per_step"] = step_mean.tolist()
-            report[f"{metric}_per_step_ci95"] = step_half.tolist()
+        report |= _figures(best)
+        report["baselines"] = {name: _figures(chunks) for name, chunks in plain.items()}
         report["selection"] = (
             f"best of {n} samples per sequence by the mean over the predicted frames, "
             "separately for SSIM and PSNR"
@@ -95,7 +103,26 @@ class FramePrediction:
         target = truth.unsqueeze(1).float() / 255
         return {
             metric: fn(predicted, target.expand_as(predicted)).transpose(0, 1)  # (n, B, K)
-            for metric, fn in (("ssim", ssim), ("psnr", psnr))
+            for metric, fn in METRICS
+        }
+
+    def _baseline_scores(self, videos: Tensor) -> dict[str, dict[str, Tensor]]:
+        """SSIM and PSNR of the two deterministic baselines of each video: `[B, predicted]`
+        each, for `black` (every predicted frame 0) and `copy-last` (frame `context` repeated).
+
+        They go through `ssim` and `psnr` as the model's predictions do, so `psnr`'s cap holds
+        for them too: a predicted frame equal to its target (a black prediction of a blank
+        frame; a copy of a frame that did not move) scores `PSNR_CAP_DB` = 100 dB, not +inf. No
+        Stochastic Moving MNIST frame is blank (its digits never leave the canvas), but a
+        sequence whose digits both start with speed 0 stays still, and its copy-last frames
+        score 100 dB.
+        """
+        truth = videos[:, self.context : self.context + self.predicted].float() / 255
+        last = videos[:, self.context - 1 : self.context].float() / 255  # (B, 1, C, H, W)
+        guesses = {"black": torch.zeros_like(truth), "copy-last": last.expand_as(truth)}
+        return {
+            name: {metric: fn(guess, truth) for metric, fn in METRICS}  # (B, K)
+            for name, guess in guesses.items()
         }
 
     def summary(self, report: dict[str, Any]) -> list[str]:
@@ -106,6 +133,13 @@ class FramePrediction:
             f"{first}-{last} given 1-{report['context']}, {how}",
             f"  PSNR         {report['psnr']:.2f} +- {report['psnr_ci95']:.2f} dB",
         ]
+        for name, label in BASELINES.items():
+            if name in report.get("baselines", {}):  # reports written before the baselines
+                figures = report["baselines"][name]
+                lines.append(
+                    f"  {label:<13}SSIM {figures['ssim']:.4f} +- {figures['ssim_ci95']:.4f}  "
+                    f"PSNR {figures['psnr']:.2f} +- {figures['psnr_ci95']:.2f} dB"
+                )
         for model, figures in (report.get("paper") or {}).items():
             lines.append(f"  paper        {model}: PSNR {figures['psnr']}, SSIM {figures['ssim']}")
         return lines
@@ -146,3 +180,18 @@ class FramePrediction:
             return model.predict(given.to(device), self.predicted, generator=generator)
 
         return draw
+
+
+def _figures(scores: dict[str, list[Tensor]]) -> dict[str, Any]:
+    """Report fields of per-step scores, chunks of `[sequences, predicted]` per metric: the mean
+    over sequences of each sequence's mean over the steps, the per-step means over sequences,
+    and the half widths of their 95 % intervals (`mean_and_interval`), in float64."""
+    fields: dict[str, Any] = {}
+    for metric, chunks in scores.items():
+        per_sequence = torch.cat(chunks).double()  # (M, predicted)
+        mean, half = mean_and_interval(per_sequence.mean(dim=1))
+        step_mean, step_half = mean_and_interval(per_sequence)
+        fields[metric], fields[f"{metric}_ci95"] = float(mean), float(half)
+        fields[f"{metric}_per_step"] = step_mean.tolist()
+        fields[f"{metric}_per_step_ci95"] = step_half.tolist()
+    return fields
