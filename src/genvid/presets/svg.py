@@ -1,0 +1,112 @@
+"""SVG presets (Denton & Fergus 2018, arXiv 1802.07687): learned prior, fixed prior and the
+deterministic baseline on both Stochastic Moving MNISTs (SVG's own generator and SRVP's, the
+set of the later papers' figures) and on a user's colour videos."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genvid.models.svg import SVG, SVGConfig
+from genvid.presets.base import Preset
+from genvid.protocols import FramePrediction, Protocol
+
+# SRVP's Stochastic Moving MNIST test set, 5 -> 20 frames, best of 100 (SLAMP, Akan et al.
+# 2021, table 4, from SRVP's evaluation code): printed beside evaluations on that set only.
+SMMNIST_PAPER = {
+    "SVG-LP (SLAMP table 4)": {"psnr": 14.50, "ssim": 0.7090},
+    "SRVP (SLAMP table 4)": {"psnr": 16.93, "ssim": 0.7799},
+    "SLAMP (SLAMP table 4)": {"psnr": 18.07, "ssim": 0.7736},
+}
+SMMNIST = dict(channels=1, g_dim=128, z_dim=10, beta=1e-4, context_frames=5, future_frames=10)
+# A user's own 3-channel 64x64 clips of 20 frames: BAIR's settings in the paper's code (z 64,
+# beta 1e-4, 2 past), trained on whole clips (18 future frames; BAIR's evaluation predicts 28).
+VGG = dict(channels=3, g_dim=128, z_dim=64, beta=1e-4, context_frames=2, future_frames=18)
+# SVG's training recipe: the defaults of edenton/svg's train_svg_lp.py / train_svg_fp.py (Adam,
+# lr 0.002, beta1 0.9 = torch's default betas, batch 100, no clipping, constant lr).
+SVG_TRAIN = dict(lr=2e-3, batch_size=100, grad_clip=None, lr_schedule="constant")
+SVG_RECIPE = "SVG's code: edenton/svg train_svg_lp.py's defaults (Adam beta1 0.9)"
+TINY = dict(hidden_channels=2, g_dim=4, z_dim=2, rnn_size=4)  # what the tests build
+
+
+def svg_config(variant: str, backbone: str, **fields: Any) -> SVGConfig:
+    return SVGConfig(variant=variant, backbone=backbone, **fields)
+
+
+def frame_prediction(predicted: int, paper: dict | None = None, paper_data: str = ""):
+    """Best of 100 SSIM/PSNR after the config's context frames; one sample if deterministic.
+    `paper` figures are printed beside evaluations on `paper_data` only."""
+
+    def protocol(config: SVGConfig) -> Protocol:
+        stochastic = config.variant != "deterministic"
+        return FramePrediction(
+            context=config.context_frames,
+            predicted=predicted,
+            stochastic=stochastic,
+            paper=paper,
+            paper_data=paper_data,
+        )
+
+    return protocol
+
+
+PRESETS = (
+    *(
+        Preset(
+            f"svg-{short}-smmnist",
+            SVG,
+            svg_config(variant, "dcgan", **SMMNIST),
+            "moving-mnist-stochastic",
+            f"SVG {title} for Stochastic Moving MNIST as SVG's code makes it (DCGAN-64, g 128, "
+            "z 10, beta 1e-4, 5 past, 10 future; eval: 20 predicted, best of 100; no "
+            "published numbers on this set)",
+            frame_prediction(20),
+            train=SVG_TRAIN,
+            recipe=SVG_RECIPE,
+            tiny=TINY,
+        )
+        for short, variant, title in (
+            ("lp", "lp", "learned prior"),
+            ("fp", "fp", "fixed prior"),
+            ("det", "deterministic", "deterministic baseline"),
+        )
+    ),
+    *(
+        Preset(
+            f"svg-{short}-srvp",
+            SVG,
+            svg_config(variant, "dcgan", **SMMNIST),
+            "moving-mnist-srvp",
+            f"SVG {title} for SRVP's Stochastic Moving MNIST, the set of the later papers' "
+            "figures (DCGAN-64, g 128, z 10, beta 1e-4, 5 past, 10 future; eval: SRVP's "
+            "test set, 20 predicted, best of 100)",
+            frame_prediction(20, SMMNIST_PAPER, "moving-mnist-srvp"),
+            train=SVG_TRAIN,
+            recipe=SVG_RECIPE,
+            tiny=TINY,
+        )
+        for short, variant, title in (
+            ("lp", "lp", "learned prior"),
+            ("fp", "fp", "fixed prior"),
+            ("det", "deterministic", "deterministic baseline"),
+        )
+    ),
+    *(
+        Preset(
+            f"svg-{short}-vgg64",
+            SVG,
+            svg_config(variant, "vgg", **VGG),
+            "video-folder",
+            f"SVG {title} for your 64x64 colour videos (--data video-folder --root DIR; "
+            "VGG-64, z 64, 2 past, 18 future)",
+            frame_prediction(18),
+            train=SVG_TRAIN,
+            recipe=SVG_RECIPE,
+            tiny=TINY,
+        )
+        for short, variant, title in (
+            ("lp", "lp", "learned prior"),
+            ("fp", "fp", "fixed prior"),
+            ("det", "deterministic", "deterministic baseline"),
+        )
+    ),
+)

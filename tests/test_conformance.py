@@ -1,0 +1,122 @@
+"""One conformance suite over every preset (`genvid.presets()`), each at its `tiny` size.
+
+For each preset: build it; its config survives JSON; two `fit` steps through the preset's own
+update (the likelihood step or the adversarial phases) change the weights and leave a finite
+loss; the checkpoint reloads into a fresh model equal to the trained one, and both compute the
+same; the protocol evaluates a few examples and draws samples. A new family is covered the day
+its presets exist. Presets whose data a user must supply (CIFAR-10, ImageNet, their own
+videos, Ms. Pac-Man clips rendered from a ROM) train on random data of the same shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from genvid import data as gdata
+from genvid import frechet
+from genvid.presets import create, get_preset, make_config, presets
+from genvid.protocols import FramePrediction, ImageNLL, VideoFVD
+from genvid.protocols.base import SampleRequest
+from genvid.train import TrainConfig, fit
+from genvid.train.checkpoint import load_weights
+
+# One example of each data set that is not available offline (and not made in seconds).
+SYNTHETIC = {
+    "cifar10": (3, 32, 32),
+    "imagenet64": (3, 64, 64),
+    "video-folder": (20, 3, 64, 64),
+    "pacman": (20, 3, 64, 64),
+}
+
+
+def _examples(data: str, count: int) -> torch.Tensor:
+    """`count` test examples of data set `data`, or random ones of its shape."""
+    if data in SYNTHETIC:
+        generator = torch.Generator().manual_seed(0)
+        return torch.randint(0, 256, (count, *SYNTHETIC[data]), generator=generator).byte()
+    return gdata.eval_set(data, limit=count)
+
+
+def _stream(data: str) -> gdata.Stream:
+    if data in SYNTHETIC:
+        return gdata.TensorStream(_examples(data, 8), seed=0)
+    return gdata.train_stream(data, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _stub_i3d(monkeypatch, tmp_path):
+    """FVD's features from a few pixels instead of I3D (whose port has its own tests)."""
+
+    def features(clips, model, *, batch_size, device):
+        return clips[:, :, :, ::16, ::16].flatten(1).double() + torch.arange(64).double()[0]
+
+    monkeypatch.setattr(frechet, "i3d_features", features)
+    monkeypatch.setattr(frechet, "load_i3d_weights", lambda: None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _samples(protocol) -> int | None:
+    """What `--samples` a sampled evaluation gets here (None: the protocol samples nothing)."""
+    if isinstance(protocol, VideoFVD) or (
+        isinstance(protocol, FramePrediction) and protocol.stochastic
+    ):
+        return 2
+    return None
+
+
+def test_every_preset_names_a_tiny_size_and_a_known_data_set():
+    for name in presets():
+        preset = get_preset(name)
+        assert preset.tiny, f"{name} names no tiny overrides"
+        make_config(name, **preset.tiny)  # every tiny field exists
+        assert preset.data in gdata.names()
+
+
+@pytest.mark.parametrize("name", presets())
+def test_preset_builds_trains_checkpoints_evaluates_and_samples(name, tmp_path):
+    preset = get_preset(name)
+    config = make_config(name, **preset.tiny)
+    stored = json.loads(json.dumps(dataclasses.asdict(config)))
+    assert make_config(name, **stored) == config
+
+    torch.manual_seed(0)
+    model = create(name, **preset.tiny)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train = TrainConfig(steps=2, batch_size=2, checkpoint_every=2, log_every=1, device="cpu")
+    result = fit(model, _stream(preset.data), train, tmp_path / "run", update=preset.update(config))
+    assert result.step == 2 and torch.isfinite(torch.tensor(result.loss))
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, f"{name}: two updates changed no weight"
+
+    fresh = create(name, **preset.tiny)
+    fresh.load_state_dict(load_weights(tmp_path / "run"))
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+
+    protocol = preset.protocol(config)
+    count = 4 if isinstance(protocol, VideoFVD) else 2
+    examples = _examples(preset.data, count)
+    report = protocol.evaluate(
+        fresh, examples, data=preset.data, batch_size=2, samples=_samples(protocol),
+        device=torch.device("cpu"), seed=0,
+    )  # fmt: skip
+    assert report["count"] in (count, _samples(protocol))
+    figures = [v for k, v in report.items() if isinstance(v, float) and not k.endswith("seed")]
+    assert figures and all(torch.isfinite(torch.tensor(figures)))
+    assert protocol.summary(report)
+
+    image = isinstance(protocol, ImageNLL)
+    request = SampleRequest(
+        out=tmp_path / ("samples.png" if image else "samples.gif"),
+        count=1,
+        steps=None if isinstance(protocol, VideoFVD) else 1,
+        size=tuple(examples.shape[-2:]) if image else None,
+        generator=torch.Generator().manual_seed(0),
+        fast=True,
+    )
+    written = protocol.sample(fresh, request, lambda n: examples[:n])
+    assert written.is_file() and written.stat().st_size > 0
