@@ -11,7 +11,9 @@ videos, Ms. Pac-Man clips rendered from a ROM) train on random data of the same 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import sys
 
 import pytest
 import torch
@@ -120,3 +122,30 @@ def test_preset_builds_trains_checkpoints_evaluates_and_samples(name, tmp_path):
     )
     written = protocol.sample(fresh, request, lambda n: examples[:n])
     assert written.is_file() and written.stat().st_size > 0
+
+
+def _with_module(monkeypatch, tmp_path, name: str, source: str) -> None:
+    """Put module `name` (its `source`) inside the presets package, as a family would."""
+    package = importlib.import_module("genvid.presets")
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, f"genvid.presets.{name}", raising=False)
+
+
+def test_a_new_family_module_is_found_without_editing_any_shared_file(monkeypatch, tmp_path):
+    toy = (
+        "from genvid.models.pixelcnn import PixelCNN, PixelCNNConfig\n"
+        "from genvid.presets.base import Preset, binarized_mnist_nll\n"
+        "PRESETS = (Preset('toy-pixelcnn', PixelCNN, PixelCNNConfig(num_layers=1), "
+        "'binarized-mnist', 'a toy family', binarized_mnist_nll(81.3), tiny={}),)\n"
+    )
+    _with_module(monkeypatch, tmp_path, "toyfamily", toy)
+    found = importlib.import_module("genvid.presets")._discover()
+    assert "toy-pixelcnn" in found and set(presets()) < set(found)
+    assert found["toy-pixelcnn"].build(found["toy-pixelcnn"].config).config.num_layers == 1
+
+
+def test_a_preset_name_defined_by_two_modules_is_refused(monkeypatch, tmp_path):
+    _with_module(monkeypatch, tmp_path, "copycat", "from genvid.presets.vpn import PRESETS\n")
+    with pytest.raises(ValueError, match=r"'vpn-\w+' is defined by both genvid.presets.vpn"):
+        importlib.import_module("genvid.presets")._discover()
