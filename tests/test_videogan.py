@@ -4,8 +4,10 @@ penalty, clipping, schedules, resume, the NaN guard and a generator that learns 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from tiny_models import ClipStream
@@ -21,11 +23,13 @@ from genvid.models.videogan import (
 from genvid.nn.critic3d import VideoCritic, steps_after_convolutions
 from genvid.presets import create, update
 from genvid.protocols import VideoFVD
+from genvid.protocols.fvd import real_subsets
 from genvid.train import NonFiniteLossError, TrainConfig, fit, load_checkpoint, load_weights
 from genvid.train.adversarial import CriticSchedule, ThresholdSchedule
 from genvid.train.update import clip_gradients
 
 TINY = dict(hidden_channels=2, critic_channels=2, z_dim=4, rnn_size=8)
+SCALE = 200.0  # a tiny default-initialised critic has input gradients of norm about 0.009
 CONFIG = TrainConfig(
     steps=6, batch_size=4, device="cpu", grad_clip=None, checkpoint_every=3, log_every=1
 )
@@ -65,6 +69,168 @@ def test_gradient_penalty_matches_a_float64_hand_computation():
     expected_grads = torch.autograd.grad(expected, (w, c))
     for got, want in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def _lively(model: VideoGAN) -> VideoGAN:
+    """PyTorch's default initialisation for the critic instead of N(0, 0.02): its scores and
+    input gradients are then far from zero, so every term of the critic's loss shows."""
+    for layer in model.critic.modules():
+        if isinstance(layer, torch.nn.Conv3d):
+            layer.reset_parameters()
+    with torch.no_grad():  # gradients of norm about 1: the penalty's (|g| - 1)^2 then varies
+        model.critic.layers[-1].weight.mul_(SCALE)
+    return model
+
+
+def _rollout(model: VideoGAN, z: torch.Tensor) -> torch.Tensor:
+    """The noise vectors of every frame, (N, T, z_dim): z, then LSTM steps (written out)."""
+    vectors, state = [z], None
+    for _ in range(model.config.frames - 1):
+        state = model.lstm(vectors[-1], state)
+        vectors.append(model.next_noise(state[0]))
+    return torch.stack(vectors, dim=1)
+
+
+def test_a_critic_step_noises_both_inputs_and_penalises_the_interpolated_clips():
+    """The critic's loss written out: E[s(fake~)] - E[s(real~)] + gp_weight * GP, where x~ =
+    x + instance_noise * (its own noise), the fake clips come from the noised noise vectors,
+    and GP is taken at eps * real~ + (1 - eps) * fake~."""
+    noise, input_noise, gp_weight = 0.3, 0.5, 7.0
+    model = _lively(tiny(gp_weight=gp_weight, instance_noise=noise, input_noise=input_noise))
+    batch = ClipStream().batch(0, 3)
+    draws = model.draw(3, "critic", torch.Generator().manual_seed(1))
+    assert {k: tuple(v.shape) for k, v in draws.items()} == {
+        "z": (3, 4),
+        "input_noise": (3, 16, 4),
+        "fake_noise": (3, 1, 16, 64, 64),
+        "real_noise": (3, 1, 16, 64, 64),
+        "eps": (3,),
+    }
+    out = model(batch, phase="critic", draws=draws)
+
+    with torch.no_grad():
+        vectors = _rollout(model, draws["z"]) + input_noise * draws["input_noise"]
+        fake = model.frame_generator(vectors.flatten(0, 1)).unflatten(0, (3, 16)).transpose(1, 2)
+    real = batch.transpose(1, 2).float() / 127.5 - 1  # (3, 1, 16, 64, 64) in [-1, 1]
+    real_seen = real + noise * draws["real_noise"]
+    fake_seen = fake + noise * draws["fake_noise"]
+    eps = draws["eps"].view(-1, 1, 1, 1, 1)
+
+    def penalty(points: torch.Tensor) -> torch.Tensor:
+        points = points.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model.critic(points).sum(), points)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    with torch.no_grad():
+        s_real, s_fake = model.critic(real_seen), model.critic(fake_seen)
+    gp = penalty(eps * real_seen + (1 - eps) * fake_seen)
+    expected = s_fake.mean() - s_real.mean() + gp_weight * gp
+    close = dict(rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["gradient_penalty"], gp, **close)
+    torch.testing.assert_close(out["wasserstein"], s_real.mean() - s_fake.mean(), **close)
+    torch.testing.assert_close(out["loss"], expected, **close)
+    # each ingredient moves the figures by far more than the tolerance
+    assert (penalty((1 - eps) * real_seen + eps * fake_seen) - gp).abs() > 1e-3 * gp
+    assert (penalty(real_seen) - gp).abs() > 1e-3 * gp
+    with torch.no_grad():
+        assert (model.critic(real).mean() - s_real.mean()).abs() > 1e-3
+        assert (model.critic(fake).mean() - s_fake.mean()).abs() > 1e-3
+        plain = model.generate_clips(draws["z"])
+    assert (plain - fake).abs().max() > 1e-3  # the input noise reaches the frames
+
+    # the generator's step: the critic's score of the noised fake clips, pushed up
+    draws = model.draw(3, "generator", torch.Generator().manual_seed(2))
+    assert sorted(draws) == ["fake_noise", "input_noise", "z"]  # nothing real, no eps
+    out = model(batch, phase="generator", draws=draws)
+    with torch.no_grad():
+        vectors = _rollout(model, draws["z"]) + input_noise * draws["input_noise"]
+        fake = model.frame_generator(vectors.flatten(0, 1)).unflatten(0, (3, 16)).transpose(1, 2)
+        score = model.critic(fake + noise * draws["fake_noise"])
+    torch.testing.assert_close(out["loss"], -score.mean(), **close)
+
+
+def test_a_model_without_noise_or_penalty_draws_only_what_it_uses():
+    model = tiny(gp_weight=0.0, loss="non-saturating")
+    draws = model.draw(2, "critic", torch.Generator().manual_seed(0))
+    assert sorted(draws) == ["z"]
+    out = model(ClipStream().batch(0, 2), phase="critic", draws=draws)
+    assert "gradient_penalty" not in out
+    with torch.no_grad():
+        fake = model.generate_clips(draws["z"])
+        real = ClipStream().batch(0, 2).transpose(1, 2).float() / 127.5 - 1
+        expected = critic_loss(model.critic(real), model.critic(fake), "non-saturating")
+    torch.testing.assert_close(out["loss"], expected["loss"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_critic_step_changes_only_the_critic_and_a_generator_step_only_the_generator():
+    model = tiny(n_critic=1)
+    groups = model.parameter_groups()
+    grouped = [id(p) for params in groups.values() for p in params]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())  # each exactly once
+    gan_update = update("videogan-mmnist", n_critic=1)
+    config = TrainConfig(batch_size=2, device="cpu", grad_clip=None)
+    optimizers = gan_update.optimizers(model, config)
+    batch = ClipStream().batch(0, 2)
+
+    def step(k: int) -> dict[str, list[bool]]:
+        """Which parameters of each group update k changed."""
+        before = {name: [p.detach().clone() for p in params] for name, params in groups.items()}
+        gan_update(model, batch, optimizers, step=k, config=config)
+        return {
+            name: [not torch.equal(a, b) for a, b in zip(before[name], params, strict=True)]
+            for name, params in groups.items()
+        }
+
+    assert gan_update.current_phase(0) == "critic" and gan_update.current_phase(1) == "generator"
+    changed = step(0)
+    # every critic tensor but the last bias, which WGAN's loss differentiates to exactly 0
+    assert all(changed["critic"][:-1]), changed
+    assert not any(changed["frame_generator"]) and not any(changed["lstm"]), changed
+    changed = step(1)
+    assert all(changed["frame_generator"]) and all(changed["lstm"]), changed
+    assert not any(changed["critic"]), changed  # its gradients exist, but it is not stepped
+
+
+def test_the_seed_recipe_initialises_glorot_uniform_weights_and_zero_biases():
+    """Every weight matrix or kernel ~ U(-b, b), b = sqrt(6 / (fan_in + fan_out)) (Glorot and
+    Bengio 2010); biases 0; normalisation scales about 1. The default recipe's critic is
+    DCGAN's N(0, 0.02)."""
+    model = tiny("videogan-mmnist-seed", hidden_channels=8, critic_channels=8)
+    checked = 0
+    for name, param in model.named_parameters():
+        if param.dim() > 1:
+            receptive = param[0][0].numel()
+            bound = math.sqrt(6 / ((param.shape[0] + param.shape[1]) * receptive))
+            assert param.abs().max() <= bound, name
+            if param.numel() >= 2000:  # uniform: std b / sqrt(3), the largest value near b
+                assert abs(param.std().item() / (bound / math.sqrt(3)) - 1) < 0.1, name
+                assert param.abs().max() > 0.95 * bound, name
+                checked += 1
+        elif name.endswith("bias"):
+            assert torch.equal(param, torch.zeros_like(param)), name
+        elif name.startswith("lstm.bias_"):
+            continue  # see the test below
+        else:  # normalisation scales: the frame generator's N(1, 0.02), left as they are
+            assert (param - 1).abs().max() < 0.1, name
+    assert checked >= 5
+    assert {"lstm.weight_ih", "next_noise.weight"} <= {
+        n for n, p in model.named_parameters() if p.dim() > 1
+    }
+    default = tiny(hidden_channels=8, critic_channels=8)
+    kernels = [m.weight for m in default.critic.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert all(abs(w.std().item() - 0.02) < 0.004 for w in kernels if w.numel() >= 2000)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="glorot_init zeroes parameters whose name ends in 'bias'; LSTMCell's are named "
+    "bias_ih and bias_hh and keep PyTorch's U(-1/sqrt(h), 1/sqrt(h)) (a source fix is pending)",
+)
+def test_the_seed_recipe_zeroes_the_lstm_biases_too():
+    model = tiny("videogan-mmnist-seed")
+    for name in ("bias_ih", "bias_hh"):
+        bias = getattr(model.lstm, name)
+        assert torch.equal(bias, torch.zeros_like(bias)), name
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "minimax", "non-saturating"])
@@ -198,18 +364,23 @@ def test_single_optimiser_options_are_refused_for_an_adversarial_model(tmp_path)
 
 def test_the_generator_learns_a_single_clip(tmp_path):
     """Overfit check: against one fixed real clip (a square moving right), WGAN-GP pulls the
-    generated clips towards it."""
+    generated clips onto it. Scored as SVG's overfit test is: the mean squared error on [0, 1]
+    must fall below what an all-black clip scores (0.0625: the square is 1/16 of each frame),
+    which an untrained generator's grey (about 0.25) does not, and in every frame the square
+    must stand out from its background (about 0.45 against 0.05 after 120 steps)."""
     clip = torch.zeros(1, 16, 1, 64, 64, dtype=torch.uint8)
     for t in range(16):
         clip[0, t, 0, 16:32, 2 * t : 2 * t + 16] = 255
-    fast = dict(n_critic=2, critic_lr=1e-3, generator_lr=1e-3, lstm_lr=1e-3)
+    fast = dict(n_critic=1, critic_lr=5e-3, generator_lr=5e-3, lstm_lr=5e-3)
     model = tiny(hidden_channels=4, critic_channels=4, **fast)
-    generator = torch.Generator().manual_seed(0)
+    target = clip.float() / 255
+    black = (target**2).mean().item()
 
-    def distance() -> float:
-        return (model.sample(4, generator=generator).float() - clip.float()).abs().mean().item()
+    def generated() -> torch.Tensor:
+        generator = torch.Generator().manual_seed(0)
+        return model.sample(4, generator=generator).float() / 255  # (4, 16, 1, 64, 64)
 
-    start = distance()
+    assert ((generated() - target) ** 2).mean().item() > 3 * black  # untrained: grey
     config = replace(CONFIG, steps=120, checkpoint_every=120, log_every=40)
     fit(
         model,
@@ -218,7 +389,16 @@ def test_the_generator_learns_a_single_clip(tmp_path):
         tmp_path,
         update=update("videogan-mmnist", **fast),
     )
-    assert distance() < 0.7 * start, (start, distance())
+    clips = generated()
+    error = ((clips - target) ** 2).mean().item()
+    assert error < black, (error, black)
+    square = clip[0, :, 0].bool()  # (16, 64, 64): where the square is in each frame
+    frames = clips.mean(dim=(0, 2))  # (16, 64, 64): the mean generated frame at each step
+    pairs = list(zip(frames, square, strict=True))
+    inside = torch.stack([frame[mask].mean() for frame, mask in pairs])
+    outside = torch.stack([frame[~mask].mean() for frame, mask in pairs])
+    assert (inside > 3 * outside).all(), (inside, outside)
+    assert inside.mean() > 0.35 and outside.mean() < 0.1, (inside, outside)
 
 
 def test_fvd_protocol_scores_generated_clips_against_real_ones_and_reports_the_floor(
@@ -241,7 +421,9 @@ def test_fvd_protocol_scores_generated_clips_against_real_ones_and_reports_the_f
     )
     fake, first, second = seen
     assert fake.shape == (3, 16, 1, 64, 64)
-    assert torch.equal(first, real[:3, :16]) and torch.equal(second, real[3:6, :16])  # disjoint
+    chosen, other = real_subsets(7, 3)  # the protocol's seeded, disjoint real subsets
+    assert not set(chosen.tolist()) & set(other.tolist())
+    assert torch.equal(first, real[chosen, :16]) and torch.equal(second, real[other, :16])
     assert report["count"] == 3 and report["fvd"] > report["fvd_real_vs_real"] >= 0
     assert "FVD" in judge.summary(report)[0]
     with pytest.raises(ValueError, match="needs 8 real test clips"):
@@ -268,4 +450,18 @@ def test_genvid_trains_evaluates_and_samples_a_video_gan_run(tmp_path):
     assert report["protocol"]["evaluator"] == "fvd" and report["fvd"] > 0
     result = runner.invoke(cli, ["sample", str(run), "--n", "2", "--out", str(tmp_path / "s.gif")])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "s.gif").stat().st_size > 0
+    # the GIF holds the run's own clips (seed 0): 16 frames of 2 clips side by side
+    from PIL import Image
+
+    from genvid import runs
+
+    model, _, _ = runs.load_run_model(run, torch.device("cpu"))
+    clips = model.sample(2, generator=torch.Generator().manual_seed(0))  # (2, 16, 1, 64, 64)
+    with Image.open(tmp_path / "s.gif") as image:
+        assert image.n_frames == 16 and image.size == (2 + 2 * 66, 2 + 66)
+        for t in range(16):
+            image.seek(t)
+            frame = torch.from_numpy(np.asarray(image.convert("L"))).int()
+            for k in range(2):
+                tile = frame[2:66, 2 + 66 * k : 66 + 66 * k]
+                assert (tile - clips[k, t, 0].int()).abs().float().mean() < 2, (t, k)
