@@ -245,6 +245,14 @@ def test_a_checkpoint_of_the_single_optimiser_format_still_loads(tmp_path):
     fresh, fresh_optimizer, fresh_scheduler = trained(seed=1, steps=0)
     load_checkpoint(tmp_path, fresh, {"model": fresh_optimizer}, {"model": fresh_scheduler})
     assert fresh_scheduler.last_epoch == 3
+    assert fresh_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+    # Adam's moments and step count of every parameter, not only the schedule
+    stored, loaded = optimizer.state_dict()["state"], fresh_optimizer.state_dict()["state"]
+    assert sorted(loaded) == sorted(stored) == list(range(len(list(model.parameters()))))
+    for index, moments in stored.items():
+        assert sorted(loaded[index]) == ["exp_avg", "exp_avg_sq", "step"]
+        for key, value in moments.items():
+            assert torch.equal(loaded[index][key], value), (index, key)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from genvid.train import (
     train_step,
 )
 from genvid.train.optim import build_optimizer, build_scheduler
+from genvid.train.update import LikelihoodUpdate
 
 BASE = TrainConfig(steps=12, batch_size=8, lr=1e-2, device="cpu", checkpoint_every=4, log_every=1)
 SPEC = {"model": {"preset": "tiny", "overrides": {"hidden": 8}}, "data": {"name": "tiny"}}
@@ -133,6 +134,34 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in stored.values())
 
 
+class RecordingUpdate(LikelihoodUpdate):
+    """The default update, keeping the optimisers it built for the test to inspect."""
+
+    def optimizers(self, model, config):
+        self.built = super().optimizers(model, config)
+        return self.built
+
+
+def replayed_weights(config: TrainConfig, stream: TinyStream, model) -> dict:
+    """`config.steps` updates written out with PyTorch's optimiser of the config: the scheduled
+    lr, weight decay, bf16 autocast and global-norm clipping, nothing of genvid's trainer."""
+    kind = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[config.optimizer]
+    optimizer = kind(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    for k in range(config.steps):
+        optimizer.param_groups[0]["lr"] = config.lr * lr_factor(k, config)
+        optimizer.zero_grad()
+        batch = stream.batch(k, config.batch_size)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            loss = model(batch)["loss"]
+        loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+    return model.state_dict()
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -141,12 +170,43 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
         {"optimizer": "rmsprop", "lr_schedule": "cosine", "warmup_steps": 2, "weight_decay": 1e-4},
     ],
 )
-def test_options_train_with_finite_loss_and_log_the_scheduled_lr(tmp_path, options):
+def test_options_reach_the_optimiser_the_activations_and_the_schedule(tmp_path, options):
+    """Each option where it acts: the optimiser's type and weight decay, the dtype of a
+    layer's output (bf16 under autocast), the memory format of a layer's input and weights,
+    the logged lr; and the weights equal those of the same steps written out by hand."""
     config = replace(BASE, steps=6, lr=1e-3, **options)
-    result = fit(tiny_model(), TinyStream(), config, tmp_path)
+    stream = TinyStream(shape=(3, 8, 8))  # 3 channels: the memory formats differ
+    model = tiny_model(channels=3)
+    seen = []
+    model.conv1.register_forward_hook(
+        lambda layer, args, out: seen.append(
+            (out.dtype, args[0].is_contiguous(memory_format=torch.channels_last))
+        )
+    )
+    recording = RecordingUpdate()
+    result = fit(model, stream, config, tmp_path, update=recording)
     assert result.step == 6 and math.isfinite(result.loss)
+
+    optimizer = recording.built["model"]
+    kind = torch.optim.RMSprop if config.optimizer == "rmsprop" else torch.optim.Adam
+    assert type(optimizer) is kind
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [config.weight_decay]
+    assert optimizer.param_groups[0]["params"] == list(model.parameters())
+    stored = torch.load(tmp_path / "state.pt", weights_only=True)["optimizers"]["model"]
+    moment = "square_avg" if config.optimizer == "rmsprop" else "exp_avg_sq"
+    assert moment in stored["state"][0]
+
+    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float32
+    assert seen == [(dtype, config.channels_last)] * 6
+    weight = model.conv1.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) == config.channels_last
+    assert weight.is_contiguous() != config.channels_last
+
     lrs = [value for _, value in scalars(tmp_path, "train/lr")]
     assert lrs == pytest.approx([1e-3 * lr_factor(k, config) for k in range(6)])
+    expected = replayed_weights(config, stream, tiny_model(channels=3))
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
 @pytest.mark.parametrize("precision,dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
@@ -217,11 +277,20 @@ def test_sampling_logs_a_grid_and_leaves_training_unchanged(tmp_path):
 
 
 def test_compile_trains_on_cpu(tmp_path):
+    """The compiled model takes the eager model's steps: its weights after 2 updates are the
+    eager run's, to float32 rounding."""
     config = replace(BASE, steps=2, compile=True)
     model = tiny_model()
-    result = fit(model, TinyStream(), config, tmp_path)
+    result = fit(model, TinyStream(), config, tmp_path / "compiled")
     assert math.isfinite(result.loss)
-    assert load_weights(tmp_path).keys() == model.state_dict().keys()  # no "_orig_mod." prefix
+    compiled = load_weights(tmp_path / "compiled")
+    assert compiled.keys() == model.state_dict().keys()  # no "_orig_mod." prefix
+    fit(tiny_model(), TinyStream(), replace(config, compile=False), tmp_path / "eager")
+    eager = load_weights(tmp_path / "eager")
+    initial = tiny_model().state_dict()
+    for name, value in eager.items():
+        torch.testing.assert_close(compiled[name], value, rtol=1e-4, atol=1e-6, msg=name)
+        assert not torch.equal(value, initial[name]), name  # both trained
 
 
 @pytest.mark.parametrize(
