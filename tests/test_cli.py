@@ -66,7 +66,19 @@ def test_eval_prints_and_writes_a_report_named_after_its_limit(trained_run, caps
     assert report["protocol"]["count"] == 40 and report["protocol"]["checkpoint_step"] == 4
     assert report["protocol"]["data"] == "binarized-mnist" and report["protocol"]["split"] == "test"
     assert report["bits_per_dim"] == pytest.approx(report["nll_nats"] / (784 * np.log(2)))
-    assert 0 < report["nll_nats"] < 784 * np.log(2) * 2
+    # the figures of the run's model on the first 40 test images, recomputed here
+    import torch
+
+    from genvid import runs
+    from genvid.data import load_binarized_mnist
+
+    model, _, step = runs.load_run_model(trained_run, torch.device("cpu"))
+    with torch.no_grad():
+        nats = -model.log_prob(load_binarized_mnist("test")[:40]).double()
+    assert step == 4 and report["count"] == 40
+    assert report["nll_nats"] == pytest.approx(nats.mean().item(), rel=1e-5)
+    assert report["nll_nats_stderr"] == pytest.approx(nats.std().item() / np.sqrt(40), rel=1e-4)
+    assert report["nll_nats_stderr"] > 0
 
 
 def test_sample_writes_a_grid(trained_run, tmp_path, capsys):
@@ -120,6 +132,11 @@ def test_data_moving_mnist_writes_the_standard_layout(tmp_path, capsys):
     array = np.load(out_file)
     assert array.shape == (20, 3, 64, 64) and array.dtype == np.uint8
     assert "nats/frame" in out and "seed 5" in out
+    from genvid.data import regenerate_test_set
+
+    videos = regenerate_test_set(3, seed=5).numpy()  # (3, 20, 1, 64, 64)
+    np.testing.assert_array_equal(array, videos[:, :, 0].transpose(1, 0, 2, 3))
+    assert not np.array_equal(videos, regenerate_test_set(3, seed=6).numpy())  # the seed counts
 
 
 def test_info_lists_presets_data_and_devices(capsys):
@@ -212,7 +229,23 @@ def test_video_run_trains_evaluates_against_the_bound_and_samples_a_gif(tmp_path
     )
     assert code == 0, err
     with Image.open(gif) as image:
-        assert image.n_frames >= 2  # context frames, then the continuation
+        assert image.n_frames == 10 + 1  # the 10 context frames, then the one drawn
+        assert image.size == (2 * (64 + 4), 64 + 4)  # truth and sample, 2-pixel borders
+        frames = []
+        for k in range(image.n_frames):
+            image.seek(k)
+            frames.append(np.asarray(image.convert("RGB")).astype(int))
+    from genvid.data import regenerate_test_set
+
+    truth = regenerate_test_set(1)[0, :11, 0].numpy().astype(int)  # the first test video
+    for k, frame in enumerate(frames):
+        for column in (0, 1):  # context frames in both columns, truth on the left
+            if k == 10 and column == 1:
+                continue  # the drawn frame
+            tile = frame[2:66, 2 + column * 68 : 66 + column * 68]
+            assert np.abs(tile - truth[k][..., None]).mean() < 2, (k, column)
+        border = frame[0, 1 * 68 + 10]  # the sample column's top border
+        assert tuple(border) == ((0, 160, 0) if k < 10 else (200, 0, 0)), k
 
     clips = np.random.default_rng(0).integers(0, 2, (2, 3, 8, 8), dtype=np.uint8)  # [N, T, H, W]
     np.save(tmp_path / "clips.npy", clips)
@@ -261,7 +294,11 @@ def test_svg_runs_train_evaluate_best_of_n_sample_and_plot(tmp_path, capsys):
     figure = tmp_path / "plot.png"
     code, out, err = run(["plot", *reports, "--out", str(figure)], capsys)
     assert code == 0, err
-    assert figure.stat().st_size > 0
+    with Image.open(figure) as image:
+        assert image.size == (1200, 480)  # 10 x 4 inches at 120 dpi
+        pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
+    for colour in ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)):  # the two runs' line colours
+        assert (np.abs(pixels - colour).sum(axis=1) < 10).sum() > 200, colour
     code, _, err = run(
         ["plot", str(tmp_path / "svg-lp-srvp" / "config.json"), "--out", str(figure)], capsys
     )

@@ -1,8 +1,11 @@
 import itertools
+import math
 
+import numpy as np
 import pytest
 import torch
 from causality import assert_raster_causal
+from PIL import Image
 
 import genvid
 from genvid.data import load_binarized_mnist, load_cifar10, write_cifar10_batch
@@ -142,7 +145,8 @@ def test_shapes_and_dtypes_of_every_preset(preset):
     out = model(x)
     assert out["loss"].shape == () and torch.isfinite(out["loss"])
     out["loss"].backward()
-    assert all(p.grad is not None for p in model.parameters())  # every layer is used
+    for name, parameter in model.named_parameters():  # every layer is used
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     samples = model.sample(2, (3, 4), generator=torch.Generator().manual_seed(0))
     assert samples.shape == (2, channels, 3, 4) and samples.dtype == torch.uint8
     assert int(samples.max()) <= top
@@ -180,9 +184,19 @@ def test_cifar10_presets_train_evaluate_and_sample_on_cifar_files(preset, tmp_pa
     result = runs.start_run(preset, overrides, "cifar10", str(tmp_path / "data"), run, options)
     assert result.step == 2
     report, _, _ = runs.evaluate_run(run, limit=2, device="cpu")
-    assert report["count"] == 2 and 0 < report["bits_per_dim"] < 12
+    model, _, step = runs.load_run_model(run, torch.device("cpu"))
+    with torch.no_grad():
+        nats = -model.log_prob(images[:2]).double()  # the test batch: the first two images
+    assert step == 2 and report["count"] == 2 and report["dims"] == 3 * 32 * 32
+    assert report["nll_nats"] == pytest.approx(nats.mean().item(), rel=1e-5)
+    assert report["nll_nats_stderr"] == pytest.approx(nats.std().item() / 2**0.5, rel=1e-4)
+    assert report["bits_per_dim"] == pytest.approx(nats.mean().item() / (3072 * math.log(2)))
     png = runs.sample_run(run, tmp_path / "s.png", count=1, size="4x4", device="cpu")
-    assert png.exists()
+    expected = model.sample(1, (4, 4), generator=torch.Generator().manual_seed(0))
+    with Image.open(png) as image:
+        assert image.size == (4 + 2 * 2, 4 + 2 * 2)  # one 4x4 image, 2-pixel padding
+        drawn = torch.from_numpy(np.asarray(image)).permute(2, 0, 1)[:, 2:6, 2:6]
+    assert torch.equal(drawn, expected[0])
 
 
 def test_create_applies_overrides_and_rejects_bad_ones():

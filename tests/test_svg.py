@@ -51,7 +51,8 @@ def test_forward_gives_scalars_and_predict_gives_uint8_frames(variant, backbone,
     torch.testing.assert_close(out["loss"], out["mse"] + model.config.beta * out["kl"])
     assert (out["kl"] == 0) == (variant == "deterministic")
     out["loss"].backward()
-    assert all(p.grad is not None for p in model.parameters())  # every network is trained
+    for name, parameter in model.named_parameters():  # every layer is used
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     frames = model.eval().predict(video[:, :3], 4, generator=torch.Generator().manual_seed(0))
     assert frames.shape == (2, 4, channels, 64, 64) and frames.dtype == torch.uint8
 
@@ -269,15 +270,16 @@ def test_bad_batches_raise_value_error(shape, dtype):
 
 
 @pytest.mark.parametrize(
-    "context,steps",
+    "context,steps,message",
     [
-        (torch.zeros(2, 0, 1, 64, 64, dtype=torch.uint8), 2),  # no context frame
-        (torch.zeros(2, 2, 1, 64, 64), 2),  # not uint8
-        (torch.zeros(2, 2, 1, 64, 64, dtype=torch.uint8), 0),  # nothing to generate
+        (torch.zeros(2, 0, 1, 64, 64, dtype=torch.uint8), 2, r"T >= 1.*\(2, 0, 1, 64, 64\)"),
+        (torch.zeros(2, 2, 1, 64, 64), 2, r"as uint8 .* got torch.float32"),  # not uint8
+        (torch.zeros(2, 2, 1, 64, 64, dtype=torch.uint8), 0, "steps must be >= 1, got 0"),
     ],
+    ids=["no-context-frame", "not-uint8", "nothing-to-generate"],
 )
-def test_bad_prediction_requests_raise_value_error(context, steps):
-    with pytest.raises(ValueError):
+def test_bad_prediction_requests_raise_value_error(context, steps, message):
+    with pytest.raises(ValueError, match=message):
         _model(dtype=torch.float32).predict(context, steps)
 
 
