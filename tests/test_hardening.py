@@ -1,8 +1,9 @@
 """The command line as a careless or hostile user meets it, in real processes.
 
 Every failure must be one line on stderr, a non-zero exit and no traceback, and must lose
-nothing: the last good checkpoint still loads and evaluates to the same figure. Tests that need
-a read-only or full file system mount one (root only; skipped elsewhere).
+nothing: the last good checkpoint still loads and evaluates to the same figure. A full file
+system is mounted by root only (skipped elsewhere, saying so); a file-size limit and a
+directory without write permission give every user the same failures.
 """
 
 from __future__ import annotations
@@ -281,17 +282,21 @@ def test_a_video_file_with_too_few_frames_names_its_length(tmp_path):
     assert_one_line_error(genvid("eval", run_dir), "has 5 frames", "needs 20")
 
 
-# -- file systems that say no (root only: they mount a tmpfs or a read-only bind) ----------
+# -- file systems that say no -------------------------------------------------------------
+# A full disk needs a small file system, mounted by root (skipped elsewhere, with the reason in
+# pytest's summary); a file-size limit (RLIMIT_FSIZE) makes the same write fail for anyone. A
+# read-only run directory is a read-only bind mount for root, and a directory without write
+# permission for other users (root writes through permissions).
 
 
 @contextlib.contextmanager
 def mounted(target: Path, *args: str):
     target.mkdir(exist_ok=True)
     if os.geteuid() != 0:
-        pytest.skip("mounting a test file system needs root")
+        pytest.skip("mounting a small tmpfs needs root (the file-size-limit test runs instead)")
     mount = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
     if mount.returncode != 0:
-        pytest.skip(f"cannot mount here: {mount.stderr.strip()}")
+        pytest.skip(f"cannot mount a test file system here: {mount.stderr.strip()}")
     try:
         yield target
     finally:
@@ -314,16 +319,59 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path):
         assert eval_figure(run_dir) == figure
 
 
+def test_a_file_size_limit_while_checkpointing_keeps_the_last_checkpoint(run_copy):
+    """No root needed: the resumed process may grow no file beyond the config's size, so its
+    checkpoint's write fails (EFBIG, as ENOSPC on a full disk) and the last one is kept."""
+    import resource
+
+    figure = eval_figure(run_copy)
+    before = {name: (run_copy / name).read_bytes() for name in ("model.safetensors", "state.pt")}
+    limit = (run_copy / "config.json").stat().st_size + 512
+    assert limit < len(before["state.pt"])
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = genvid("train", "--resume", run_copy, "--steps", 4, preexec_fn=small_files)
+    assert_one_line_error(
+        result, "could not write the checkpoint of step 3", "File too large", "step 2's is intact"
+    )
+    after = {name: (run_copy / name).read_bytes() for name in before}
+    assert after == before
+    assert not [p.name for p in run_copy.iterdir() if p.name.endswith(".tmp")]
+    assert eval_figure(run_copy) == figure
+
+
+@contextlib.contextmanager
+def read_only(source: Path, view: Path):
+    """`source` seen read-only at `view`: a read-only bind mount (root), else a copy whose
+    directories and files have lost their write permission. Yields the error text to expect."""
+    if os.geteuid() == 0:
+        with mounted(view, "--bind", "-o", "ro", str(source)):
+            yield "Read-only file system"
+        return
+    import shutil
+
+    shutil.copytree(source, view)
+    paths = [view, *view.rglob("*")]
+    for path in paths:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        yield "Permission denied"
+    finally:
+        for path in paths:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def test_a_read_only_run_directory_gives_one_line_before_any_work(tiny_run, tmp_path):
-    view = tmp_path / "view"
-    with mounted(view, "--bind", "-o", "ro", str(tiny_run.parent)):
-        run_dir = view / tiny_run.name
-        assert_one_line_error(genvid("eval", run_dir, "--limit", 8), "Read-only file system")
+    with read_only(tiny_run.parent, tmp_path / "view") as refusal:
+        run_dir = tmp_path / "view" / tiny_run.name
+        assert_one_line_error(genvid("eval", run_dir, "--limit", 8), refusal)
         sample = genvid("sample", run_dir, "--out", run_dir / "s.png")
-        assert_one_line_error(sample, "Read-only file system")
+        assert_one_line_error(sample, refusal)
         resume = genvid("train", "--resume", run_dir, "--steps", 3)
-        assert_one_line_error(resume, "Read-only file system")
-        assert_one_line_error(train_tiny(view / "new"), "Read-only file system")
+        assert_one_line_error(resume, refusal)
+        assert_one_line_error(train_tiny(tmp_path / "view" / "new"), refusal)
         # and reading it is fine: the report can go elsewhere
         result = genvid("eval", run_dir, "--limit", 8, "--out", tmp_path / "elsewhere.json")
         assert result.returncode == 0, result.stderr
