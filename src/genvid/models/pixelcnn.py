@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from genvid.models.base import LikelihoodModel, check_config, eval_mode
+from genvid.models.base import check_config, eval_mode
+from genvid.models.raster import RasterModel
 from genvid.nn.head import OutputHead
-from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights
 from genvid.nn.residual import MaskedResidualBlock
 from genvid.sampling import ParamsAt, RasterCache, sample_cached_or_naive
@@ -44,13 +44,11 @@ class PixelCNNConfig:
             raise ValueError("hidden_channels and output_channels need >= 1 map per colour")
 
 
-class PixelCNN(LikelihoodModel):
+class PixelCNN(RasterModel):
     """PixelCNN over uint8 images `[B, C, H, W]` of any size."""
 
     def __init__(self, config: PixelCNNConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.likelihood = make_likelihood(config.likelihood)
+        super().__init__(config)
         groups, h = config.channels, config.hidden_channels
         self.input_layer = MaskedConv2d(
             config.channels, 2 * h, config.first_kernel_size, "A", color_groups=groups
@@ -68,16 +66,9 @@ class PixelCNN(LikelihoodModel):
             color_groups=groups,
         )
 
-    def _scale(self, x: Tensor) -> Tensor:
-        dtype = self.input_layer.weight.dtype
-        return x.to(dtype) * (2.0 / self.likelihood.max_value) - 1.0
-
     def params(self, x: Tensor) -> Tensor:
         """Distribution parameters. Shape: uint8 `[B, C, H, W]` -> `[B, P*C, H, W]`."""
-        if x.dim() != 4 or x.shape[1] != self.config.channels:
-            raise ValueError(
-                f"expected images [B, {self.config.channels}, H, W], got {tuple(x.shape)}"
-            )
+        self._check_images(x)
         # channels_last from the first layer on: a 1-channel input leaves the layout
         # ambiguous and PyTorch would pick NCHW, whose bf16 and pointwise kernels on the
         # CPU are several times slower (bench/pixelcnn_throughput.py).
@@ -96,10 +87,8 @@ class PixelCNN(LikelihoodModel):
 
     def _raster_step(self, n: int, size: tuple[int, int]) -> tuple[RasterCache, Callable]:
         """A raster cache for `n` images of `size` and the network at one pixel on it."""
-        margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
-        cache = RasterCache(
-            n, size, self.config.channels, margin, self._scale, like=self.input_layer.weight
-        )
+        margin = self.margin
+        cache = self._raster_cache(n, size, like=self.input_layer.weight)
         buffers = [cache.buffer(block.spatial.weight.shape[1]) for block in self.blocks]
 
         def pixel(i: int, j: int) -> Tensor:

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from genvid.models.base import LikelihoodModel, check_config, eval_mode
+from genvid.models.base import check_config, eval_mode
+from genvid.models.raster import RasterModel
 from genvid.nn.head import OutputHead
-from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.recurrent import RecurrentBlock
-from genvid.sampling import ParamsAt, RasterCache, sample_raster
+from genvid.sampling import ParamsAt, sample_raster
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,11 @@ class PixelRNNConfig:
             raise ValueError("hidden_channels and output_channels need >= 1 map per colour")
 
 
-class PixelRNN(LikelihoodModel):
+class PixelRNN(RasterModel):
     """PixelRNN over uint8 images `[B, C, H, W]` of any size."""
 
     def __init__(self, config: PixelRNNConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.likelihood = make_likelihood(config.likelihood)
+        super().__init__(config)
         groups, h = config.channels, config.hidden_channels
         self.input_layer = MaskedConv2d(
             config.channels, 2 * h, config.first_kernel_size, "A", color_groups=groups
@@ -92,10 +90,6 @@ class PixelRNN(LikelihoodModel):
             color_groups=groups,
         )
 
-    def _scale(self, x: Tensor) -> Tensor:
-        dtype = self.input_layer.weight.dtype
-        return x.to(dtype) * (2.0 / self.likelihood.max_value) - 1.0
-
     def _extras(self, condition: Tensor | None) -> list[Tensor | None]:
         """Each layer's conditioning input-to-state maps `[B, gates, H, W]` (or None)."""
         if not self.config.condition_channels:
@@ -114,10 +108,7 @@ class PixelRNN(LikelihoodModel):
 
         `condition`: `[B, condition_channels, H, W]` for a conditional model.
         """
-        if x.dim() != 4 or x.shape[1] != self.config.channels:
-            raise ValueError(
-                f"expected images [B, {self.config.channels}, H, W], got {tuple(x.shape)}"
-            )
+        self._check_images(x)
         hidden, skip = self.input_layer(self._scale(x)), None
         for block, extra in zip(self.blocks, self._extras(condition), strict=True):
             hidden, skip = block(hidden, skip, extra)
@@ -133,10 +124,8 @@ class PixelRNN(LikelihoodModel):
         """`params_at` of the cached sampler: every layer computed one pixel at a time, the
         recurrent layers stepping their cached state (`RowLSTMStepper`,
         `DiagonalBiLSTMStepper`)."""
-        margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
-        cache = RasterCache(
-            n, size, self.config.channels, margin, self._scale, like=self.input_layer.weight
-        )
+        margin = self.margin
+        cache = self._raster_cache(n, size, like=self.input_layer.weight)
         steppers = [
             block.lstm.stepper(cache, extra)
             for block, extra in zip(self.blocks, self._extras(condition), strict=True)

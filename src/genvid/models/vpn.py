@@ -41,10 +41,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from genvid.models.base import LikelihoodModel, check_config, eval_mode
+from genvid.models.base import check_config, eval_mode
+from genvid.models.raster import RasterModel
 from genvid.nn.convlstm import ConvLSTMCell, State
 from genvid.nn.head import OutputHead
-from genvid.nn.likelihoods import make_likelihood
 from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights, read_at
 from genvid.nn.multiplicative import ResidualMultiplicativeBlock
 from genvid.sampling import ParamsAt, RasterCache, sample_cached_or_naive
@@ -90,13 +90,13 @@ class VPNConfig:
             raise ValueError("hidden_channels needs >= 1 map per colour")
 
 
-class VideoPixelNetwork(LikelihoodModel):
+class VideoPixelNetwork(RasterModel):
     """VPN (or its baseline) over uint8 videos `[B, T, C, H, W]` of any frame size."""
 
+    input_name = "encoder_input"
+
     def __init__(self, config: VPNConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.likelihood = make_likelihood(config.likelihood)
+        super().__init__(config)
         c, k, colours = config.hidden_channels, config.kernel_size, config.channels
         self.encoder_input = nn.Conv2d(colours, 2 * c, k, padding=k // 2)
         self.encoder = nn.Sequential(
@@ -122,10 +122,6 @@ class VideoPixelNetwork(LikelihoodModel):
         self.head = OutputHead(2 * c, self.likelihood.param_channels(colours), color_groups=groups)
 
     # -- the network, frame by frame ------------------------------------------------------
-    def _scale(self, x: Tensor) -> Tensor:
-        dtype = self.encoder_input.weight.dtype
-        return x.to(dtype) * (2.0 / self.likelihood.max_value) - 1.0
-
     def encode(self, frames: Tensor) -> Tensor:
         """Resolution-preserving encoder. Shape: uint8 `[N, C, H, W]` -> `[N, 2c, H, W]`."""
         return self.encoder(self.encoder_input(self._scale(frames)))
@@ -265,10 +261,8 @@ class VideoPixelNetwork(LikelihoodModel):
     def _raster_step(self, condition: Tensor) -> tuple[RasterCache, Callable]:
         """The frame's raster cache and the decoder at one pixel, reading and filling it."""
         n, _, height, width = condition.shape
-        margin = max(self.config.first_kernel_size, self.config.kernel_size) // 2
-        cache = RasterCache(
-            n, (height, width), self.config.channels, margin, self._scale, like=condition
-        )
+        margin = self.margin
+        cache = self._raster_cache(n, (height, width), like=condition)
         buffers = [
             [cache.buffer(self.config.hidden_channels) for _ in range(2)] for _ in self.decoder
         ]
