@@ -191,6 +191,23 @@ def test_a_critic_step_changes_only_the_critic_and_a_generator_step_only_the_gen
     assert not any(changed["critic"]), changed  # its gradients exist, but it is not stepped
 
 
+@pytest.mark.parametrize("precision,dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_bf16_autocasts_both_phases_of_a_gan_step(precision, dtype):
+    model = tiny(n_critic=1)
+    seen = []
+    for net in (model.critic, model.frame_generator):
+        net.register_forward_hook(
+            lambda net, args, out: seen.append((type(net).__name__, out.dtype))
+        )
+    gan_update = update("videogan-mmnist", n_critic=1)
+    config = TrainConfig(batch_size=2, device="cpu", grad_clip=None, precision=precision)
+    optimizers = gan_update.optimizers(model, config)
+    for k in range(2):  # a critic step (one call of each network), then a generator step
+        metrics = gan_update(model, ClipStream().batch(k, 2), optimizers, step=k, config=config)
+        assert metrics["loss"].dtype == torch.float32 and torch.isfinite(metrics["loss"])
+    assert seen == [("DCGANGenerator", dtype), ("VideoCritic", dtype)] * 2
+
+
 def test_the_seed_recipe_initialises_glorot_uniform_weights_and_zero_biases():
     """Every weight matrix or kernel ~ U(-b, b), b = sqrt(6 / (fan_in + fan_out)) (Glorot and
     Bengio 2010); biases 0; normalisation scales about 1. The default recipe's critic is
