@@ -19,7 +19,8 @@ from genvid import frechet
 from genvid.cli import cli, main
 from genvid.models.videogan import VideoGAN
 from genvid.sweep import Sweep, parse_space, run_sweep, sweep_report
-from genvid.sweep.study import STUDY, _open_study, _storage
+from genvid.sweep.storage import STUDY, default_url, open_storage
+from genvid.sweep.study import _lock_path, _open_study
 
 TINY = {"hidden_channels": 4, "num_layers": 1, "output_channels": 4}
 TRAIN = {"batch_size": 8, "device": "cpu"}
@@ -32,7 +33,7 @@ def tiny_sweep(trials: int = 3, params=("lr=loguniform:1e-3:1e-1",), **kwargs) -
 
 
 def study_of(out):
-    return optuna.load_study(study_name=STUDY, storage=_storage(f"sqlite:///{out / 'study.db'}"))
+    return optuna.load_study(study_name=STUDY, storage=open_storage(default_url(out)))
 
 
 @pytest.fixture
@@ -80,8 +81,9 @@ def test_a_sweep_of_three_tiny_trials_writes_the_study_the_runs_and_the_report(
 def test_a_restarted_sweep_fails_the_abandoned_trial_and_finishes_the_rest(tmp_path):
     definition = tiny_sweep(trials=2)
     (tmp_path / "trials").mkdir(parents=True)
-    study = _open_study(definition, f"sqlite:///{tmp_path / 'study.db'}")
+    study = _open_study(definition, tmp_path, default_url(tmp_path))
     abandoned = study.ask()  # "running", as a SIGKILLed worker leaves it; no one holds its lock
+    _lock_path(tmp_path, abandoned.number).touch()
     run_sweep(definition, tmp_path)
     states = {t.number: t.state.name for t in study_of(tmp_path).trials}
     assert states[abandoned.number] == "FAIL"
@@ -157,7 +159,7 @@ def test_a_second_sweep_command_on_one_study_draws_new_configurations(tmp_path):
 def test_the_pruner_stops_a_trial_worse_than_the_median(tmp_path):
     definition = tiny_sweep(trials=3, params=("lr=loguniform:1e-9:1e-1",), budget_steps=6, rungs=3)
     (tmp_path / "trials").mkdir(parents=True)
-    study = _open_study(definition, f"sqlite:///{tmp_path / 'study.db'}")
+    study = _open_study(definition, tmp_path, default_url(tmp_path))
     for lr in (3e-2, 3e-2, 1e-9):  # the last one barely moves from its initial NLL
         study.enqueue_trial({"lr": lr})
     run_sweep(definition, tmp_path)
@@ -169,7 +171,7 @@ def test_the_pruner_stops_a_trial_worse_than_the_median(tmp_path):
 def test_a_trial_that_reaches_the_last_rung_completes_however_bad(tmp_path):
     definition = tiny_sweep(trials=3, params=("lr=loguniform:1e-9:1e-1",), budget_steps=4, rungs=1)
     (tmp_path / "trials").mkdir(parents=True)
-    study = _open_study(definition, f"sqlite:///{tmp_path / 'study.db'}")
+    study = _open_study(definition, tmp_path, default_url(tmp_path))
     for lr in (3e-2, 3e-2, 1e-9):
         study.enqueue_trial({"lr": lr})
     run_sweep(definition, tmp_path)
@@ -280,7 +282,7 @@ def test_min_diversity_keeps_a_collapsed_trial_from_winning(tmp_path, monkeypatc
         min_diversity=0.2,
     )
     (tmp_path / "sweep" / "trials").mkdir(parents=True)
-    study = _open_study(definition, f"sqlite:///{tmp_path / 'sweep' / 'study.db'}")
+    study = _open_study(definition, tmp_path / "sweep", default_url(tmp_path / "sweep"))
     for noise in (0.5, 0.0):
         study.enqueue_trial({"input_noise": noise})
     lines = run_sweep(definition, tmp_path / "sweep")

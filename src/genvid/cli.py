@@ -17,12 +17,14 @@ from genvid import data as gdata
 from genvid import inventory, runs
 from genvid.allocator import keep_freed_memory
 from genvid.presets import get_preset, make_config, presets, recipe_summary
+from genvid.sweep.storage import SweepError
 from genvid.train import NonFiniteLossError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # OSErrors are reported in main too; an ImportError here is a missing optional extra (PyAV,
-# ale-py), whose message says what to install
-USER_ERRORS = (ValueError, NonFiniteLossError, ImportError)
+# ale-py), whose message says what to install; a SweepError is a sweep's fault (its database,
+# a dead worker, every trial diverged), whose message says how to continue
+USER_ERRORS = (ValueError, NonFiniteLossError, ImportError, SweepError)
 
 
 @click.group(context_settings=CONTEXT)
@@ -165,6 +167,9 @@ def train(
     elif from_trial:
         if not out:
             raise ValueError("--from-trial needs --out, the new run's directory")
+        from genvid.sweep import check_trial_to_retrain
+
+        check_trial_to_retrain(Path(from_trial))  # a failed trial is refused, a pruned one warned
         result = runs.start_from_trial(Path(from_trial), Path(out), chosen)
     else:
         if not preset:

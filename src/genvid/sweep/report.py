@@ -9,19 +9,30 @@ from typing import Any
 
 from genvid.atomic import prepare_output
 from genvid.presets import protocol
+from genvid.sweep.storage import (
+    STUDY,
+    check_sqlite_file,
+    check_url,
+    creation_lock,
+    database_errors,
+    default_url,
+    has_study,
+    open_storage,
+    shown,
+)
 from genvid.sweep.study import (
     BELOW_MIN_DIVERSITY,
     DIVERSITY,
-    STUDY,
     SURPLUS,
+    _lock_of,
     _show,
-    _storage,
     require_optuna,
     state_of,
     summary,
 )
 
 PLOTS = ("history", "importances", "slice")
+RESTORE = "restore it from a copy, or run the sweep again in another --out"
 
 
 def sweep_report(out: str | Path, *, storage: str | None = None) -> tuple[list[str], list[Path]]:
@@ -30,16 +41,21 @@ def sweep_report(out: str | Path, *, storage: str | None = None) -> tuple[list[s
     import optuna
 
     out = Path(out)
-    url = storage or f"sqlite:///{out.resolve() / 'study.db'}"
+    url = storage or default_url(out)
     if storage is None and not (out / "study.db").is_file():
         raise FileNotFoundError(f"{out / 'study.db'} not found: not a sweep directory")
+    sqlite_file = check_url(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name=STUDY, storage=_storage(url))
-    except KeyError:
-        raise ValueError(f"{url} holds no genvid sweep") from None
-    lines = [*summary(study), "", *trial_table(study)]
-    return lines, _plots(study, out / "report")
+    with creation_lock(_lock_of(out, sqlite_file)):  # not while a sweep creates the study
+        if sqlite_file and not check_sqlite_file(sqlite_file, RESTORE):
+            raise ValueError(f"{sqlite_file} holds no genvid sweep")
+        study_storage = open_storage(url)
+    with database_errors(url):
+        if not has_study(study_storage):
+            raise ValueError(f"{shown(url)} holds no genvid sweep")
+        study = optuna.load_study(study_name=STUDY, storage=study_storage)
+        lines = [*summary(study), "", *trial_table(study)]
+        return lines, _plots(study, out / "report")
 
 
 def trial_table(study: Any) -> list[str]:
