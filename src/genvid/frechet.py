@@ -35,7 +35,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +45,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from genvid.atomic import atomic_write
+from genvid.atomic import atomic_write_all
 from genvid.nn import i3d
 from genvid.nn.i3d import FRAME_SIZE, MIN_FRAMES, InceptionI3d
 
@@ -234,8 +236,14 @@ def cached_i3d_features(
     Real test or validation clips are scored again and again (every evaluation of every run,
     every trial of a sweep); their features are computed once. The key is the SHA-256 of the
     clips' bytes and shape, the weights' md5, the preprocessing version and the device type,
-    so changed clips or a changed pipeline never hit an old entry. An unreadable entry is
-    recomputed and rewritten; a cache directory that cannot be written is skipped.
+    so changed clips or a changed pipeline never hit an old entry.
+
+    Each entry `KEY.npy` has a companion `KEY.json` holding the SHA-256 of its bytes, both
+    written atomically; an entry is used only when its bytes match that checksum and it holds
+    finite float64 features of the right shape. Anything else (changed values, NaN, a torn or
+    unreadable file) is recomputed and rewritten, with one warning line on stderr naming the
+    file. An entry written before checksums were kept (no companion) is used if it is sound
+    and gets its checksum then. A cache directory that cannot be written is skipped.
     """
     videos = torch.as_tensor(videos).contiguous()
     _check_videos(videos, "videos")
@@ -245,21 +253,76 @@ def cached_i3d_features(
         digest.update(part.encode())
     digest.update(videos.cpu().numpy().tobytes())
     path = (cache_dir or feature_cache_dir()) / f"{digest.hexdigest()}.npy"
-    try:
-        stored = np.load(path, allow_pickle=False)
-        if stored.shape == (len(videos), i3d.NUM_CLASSES) and stored.dtype == np.float64:
-            return torch.from_numpy(stored)
-    except (OSError, ValueError, EOFError):
-        pass  # absent or damaged: computed below
+    stored = _read_cache_entry(path, len(videos))
+    if stored is not None:
+        return stored
     features = i3d_features(videos, load_i3d_weights(), batch_size=batch_size, device=device)
+    if torch.isfinite(features).all():  # never keep a broken result
+        _write_cache_entry(path, features.numpy())
+    return features
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _read_cache_entry(path: Path, count: int) -> Tensor | None:
+    """The features of cache entry `path` if it is intact; None if it is absent or damaged
+    (then with a warning naming it)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return _damaged(path, f"unreadable: {err.strerror}")
+    try:
+        expected = json.loads(_checksum_path(path).read_text())["sha256"]
+    except FileNotFoundError:
+        expected = None  # written before checksums were kept
+    except (OSError, ValueError, KeyError, TypeError):
+        return _damaged(path, f"its checksum file {_checksum_path(path).name} is unreadable")
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        return _damaged(path, "its bytes do not match the checksum written with it")
+    try:
+        features = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return _damaged(path, "not a readable .npy file")
+    if features.shape != (count, i3d.NUM_CLASSES) or features.dtype != np.float64:
+        return _damaged(path, f"it holds {features.dtype} {features.shape}")
+    if not np.isfinite(features).all():
+        return _damaged(path, "it holds NaN or infinite values")
+    if expected is None:
+        _write_cache_entry(path, features, data)  # sound: keep its checksum from now on
+    return torch.from_numpy(features)
+
+
+def _damaged(path: Path, why: str) -> None:
+    print(
+        f"genvid: warning: I3D feature cache entry {path} is damaged ({why}); recomputing it",
+        file=sys.stderr,
+    )
+
+
+def _write_cache_entry(path: Path, features: np.ndarray, data: bytes | None = None) -> None:
+    """Write `features` (their .npy bytes `data`, if already made) and their checksum, both
+    atomically; a cache that cannot be written costs time, never the result."""
+    if data is None:
+        buffer = io.BytesIO()
+        np.save(buffer, features, allow_pickle=False)
+        data = buffer.getvalue()
+    note = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "shape": list(features.shape),
+        "features_version": FEATURES_VERSION,
+    }
+    text = json.dumps(note, indent=2).encode() + b"\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.save(buffer, features.numpy(), allow_pickle=False)
-        atomic_write(path, lambda f: f.write(buffer.getvalue()))
+        atomic_write_all(  # the features first: a reader between the renames recomputes
+            {path: lambda f: f.write(data), _checksum_path(path): lambda f: f.write(text)}
+        )
     except OSError:
-        pass  # a read-only or full cache costs time, never the result
-    return features
+        pass
 
 
 def fvd(
