@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -288,3 +289,51 @@ def test_genvid_data_pacman_writes_a_set_from_the_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     assert read_pacman_split(out, "train").shape == (2, 20, 3, 64, 64)
     assert read_pacman_split(out, "test").shape == (1, 20, 3, 64, 64)
+
+
+@needs_ale
+def test_clips_damaged_behind_an_intact_header_are_refused_naming_the_file(written, tmp_path):
+    note = json.loads((written / "pacman.json").read_text())
+    for split in ("train", "test"):
+        data = (written / f"{split}.npy").read_bytes()
+        assert note["sha256"][f"{split}.npy"] == hashlib.sha256(data).hexdigest()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("pacman.json", "train.npy", "test.npy"):
+        (copy / name).write_bytes((written / name).read_bytes())
+    assert read_pacman_split(copy, "test").shape == (2, 20, 3, 64, 64)
+    clips = np.load(copy / "test.npy")
+    clips[1, 5] = 255 - clips[1, 5]  # one frame changed; header, shape and dtype intact
+    np.save(copy / "test.npy", clips)
+    command = f"genvid data pacman --root {copy} --train-clips 3 --test-clips 2"
+    with pytest.raises(ValueError) as error:
+        read_pacman_split(copy, "test")
+    message = str(error.value)
+    assert message.startswith(f"{copy / 'test.npy'} does not match the checksum in")
+    assert message.endswith(command) and "\n" not in message
+    assert read_pacman_split(copy, "train").shape == (3, 20, 3, 64, 64)  # checked apart
+
+
+@needs_ale
+def test_a_note_written_before_checksums_gets_them_and_is_then_checked(
+    written, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(pacman, "write_pacman_set", None)  # nothing is rendered again
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("train.npy", "test.npy"):
+        (old / name).write_bytes((written / name).read_bytes())
+    note = json.loads((written / "pacman.json").read_text())
+    del note["sha256"]  # as version 2 was first written
+    (old / "pacman.json").write_text(json.dumps(note))
+    assert read_pacman_split(old, "test").shape == (2, 20, 3, 64, 64)  # readable unchecked
+    assert ensure_pacman_set(old) == old
+    assert "recording checksums" in capsys.readouterr().err
+    recorded = json.loads((old / "pacman.json").read_text())
+    assert recorded["sha256"] == json.loads((written / "pacman.json").read_text())["sha256"]
+    assert ensure_pacman_set(old) == old and not capsys.readouterr().err  # once
+    clips = np.load(old / "train.npy")
+    clips[0, 0, 0, 0, 0] ^= 1
+    np.save(old / "train.npy", clips)
+    with pytest.raises(ValueError, match="does not match the checksum"):
+        read_pacman_split(old, "train")

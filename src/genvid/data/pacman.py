@@ -44,6 +44,10 @@ How a clip is made (every number is a constant below and in the set's `pacman.js
   subsets rather than the first clips. Version 1 of the set held 256 test clips (the first
   256 of version 2's, byte for byte); `ensure_pacman_set` re-renders a set whose note is of an
   older version instead of using it.
+- Checksums: the note records the SHA-256 of each clip file (`sha256`), computed as the file
+  is written; `read_pacman_split` checks it (once per process and file), so clips damaged
+  behind an intact header are refused in one line that says how to render the set again. A
+  note of this version written before checksums were kept gets them on first use.
 
 Deviations: the emulator, not recorded human play. The agent is random, so clips show the
 first maze only, and about 1 kept frame in 6 shows her dying (a life lasts about 90 kept
@@ -53,6 +57,7 @@ about 1% of the deflickered frames (the 2600's sprite order is not strictly peri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -88,6 +93,7 @@ TEST_CLIPS = 4_096  # FVD's 2,048 real clips and the floor's disjoint 2,048
 VERSION = 2  # of the default set; 1 had 256 test clips. A set of another version is re-rendered
 SPLITS = ("train", "test")
 METADATA = "pacman.json"  # written last: its presence means the set is complete
+SHA256 = "sha256"  # the note's table of each clip file's SHA-256 (file name -> hex digest)
 
 T = TypeVar("T")
 
@@ -359,24 +365,55 @@ def write_pacman_set(
             raise ValueError(f"{split}_clips must be >= 1, got {count}")
     rom_path()  # fail before anything is staged
 
+    digests: dict[str, str] = {}  # file name -> SHA-256, filled as the files are written
+
     def clip_file(split: str) -> Callable[[IO[bytes]], None]:
         def write(file: IO[bytes]) -> None:
+            hashing = _HashingWriter(file)
             shape = (counts[split], CLIP_LENGTH, 3, *SIZE)
             header = {"descr": "|u1", "fortran_order": False, "shape": shape}
-            np.lib.format.write_array_header_1_0(file, header)
+            np.lib.format.write_array_header_1_0(hashing, header)
             clips = _clips(counts[split], split_seed(seed, split), FRAME_SKIP, CLIP_LENGTH, SIZE)
             desc = f"Ms. Pac-Man {split}"
             disable = None if progress else True
             for clip in tqdm(clips, total=counts[split], desc=desc, unit="clip", disable=disable):
-                file.write(clip.tobytes())
+                hashing.write(clip.tobytes())
+            digests[f"{split}.npy"] = hashing.digest.hexdigest()
 
         return write
 
-    note = json.dumps(_metadata(seed, counts), indent=2).encode() + b"\n"
+    def note(file: IO[bytes]) -> None:  # staged after the clip files: their digests are known
+        file.write(_note_bytes({**_metadata(seed, counts), SHA256: digests}))
+
     writers = {out_dir / f"{split}.npy": clip_file(split) for split in SPLITS}
-    writers[out_dir / METADATA] = lambda file: file.write(note)
+    writers[out_dir / METADATA] = note
     atomic_write_all(writers)
     return out_dir
+
+
+class _HashingWriter:
+    """A file's `write` that also feeds a SHA-256 of everything written."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.file.write(data)
+
+
+def _note_bytes(note: dict) -> bytes:
+    return json.dumps(note, indent=2).encode() + b"\n"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 16 MiB pieces (the test set is 1 GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _metadata(seed: int, counts: dict[str, int]) -> dict:
@@ -431,7 +468,8 @@ def written_version(root: str | Path) -> int | None:
 def ensure_pacman_set(root: str | Path | None = None) -> Path:
     """The set's directory, generating the default set there first if it has none, or if its
     set was written by an older genvid (another `VERSION`: e.g. 256 test clips, too few for
-    FVD's 2 x 2,048). A set of this version keeps whatever clip counts it was written with."""
+    FVD's 2 x 2,048). A set of this version keeps whatever clip counts it was written with; one
+    written before checksums were recorded gets them now (`record_checksums`)."""
     root = default_root() if root is None else Path(root)
     if not is_written(root):
         print(f"genvid: generating the Ms. Pac-Man clips in {root} (once, ~3 min)", file=sys.stderr)
@@ -444,7 +482,34 @@ def ensure_pacman_set(root: str | Path | None = None) -> Path:
             file=sys.stderr,
         )
         write_pacman_set(root)
+    elif written_version(root) == VERSION:
+        record_checksums(root)
     return root
+
+
+def record_checksums(root: str | Path) -> bool:
+    """Add the SHA-256 of each clip file to a note written before genvid recorded them (the
+    files are taken as they are: they were written atomically). Returns whether it did; a set
+    that already has them, an unreadable note or a directory that cannot be written is left as
+    it is (it is then read unchecked, or the reader names the problem)."""
+    root = Path(root)
+    try:
+        note = json.loads((root / METADATA).read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(note, dict) or SHA256 in note:
+        return False
+    try:
+        digests = {f"{split}.npy": file_sha256(root / f"{split}.npy") for split in SPLITS}
+        print(
+            f"genvid: recording checksums of the Ms. Pac-Man clips in {root} (once)",
+            file=sys.stderr,
+        )
+        text = _note_bytes({**note, SHA256: digests})
+        atomic_write_all({root / METADATA: lambda file: file.write(text)})
+    except OSError:
+        return False
+    return True
 
 
 def read_pacman_split(root: str | Path, split: str) -> Tensor:
@@ -475,7 +540,41 @@ def read_pacman_split(root: str | Path, split: str) -> Tensor:
         raise ValueError(
             f"{path}: {clips.dtype} {clips.shape}, not uint8 {tuple(expected)}; delete {root}"
         )
+    digests = note.get(SHA256) if isinstance(note, dict) else None
+    if isinstance(digests, dict) and path.name in digests:
+        _check_digest(path, str(digests[path.name]), note)
     return torch.from_numpy(clips)
+
+
+_VERIFIED: set[tuple] = set()  # (path, inode, size, mtime) of files whose digest matched
+
+
+def _check_digest(path: Path, expected: str, note: dict) -> None:
+    """Refuse a clip file whose bytes are not those its note's checksum records (once per
+    process and file version: the test set is 1 GB)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    if file_sha256(path) != expected:
+        raise ValueError(
+            f"{path} does not match the checksum in {path.parent / METADATA} (damaged after it "
+            f"was written); render the set again: {_render_command(path.parent, note)}"
+        )
+    _VERIFIED.add(key)
+
+
+def _render_command(root: Path, note: dict) -> str:
+    """The command that writes the set `note` describes into `root` again."""
+    command = f"genvid data pacman --root {root}"
+    clips = note.get("clips", {})
+    if clips.get("train", TRAIN_CLIPS) != TRAIN_CLIPS:
+        command += f" --train-clips {clips['train']}"
+    if clips.get("test", TEST_CLIPS) != TEST_CLIPS:
+        command += f" --test-clips {clips['test']}"
+    if note.get("seed", 0):
+        command += f" --seed {note['seed']}"
+    return command
 
 
 def _reason(error: Exception) -> str:
