@@ -360,7 +360,8 @@ def _run_workers(sweep: Sweep, out: Path, url: str, workers: int) -> None:
     context = multiprocessing.get_context("spawn")
     pipes = [context.Pipe(duplex=False) for _ in range(workers)]  # (reader, writer): its error
     threads = max(1, (os.cpu_count() or 1) // workers)
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    main = threading.current_thread() is threading.main_thread()  # signals: main thread only
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else signal.SIG_IGN
     interruptible = handler is not signal.SIG_IGN  # a command started with SIGINT ignored: keep it
     processes = [
         context.Process(
@@ -374,7 +375,8 @@ def _run_workers(sweep: Sweep, out: Path, url: str, workers: int) -> None:
         for process in processes:
             process.start()
     finally:
-        signal.signal(signal.SIGINT, handler)
+        if main:
+            signal.signal(signal.SIGINT, handler)
     try:
         for process in processes:
             process.join()
