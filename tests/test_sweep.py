@@ -78,6 +78,7 @@ def test_a_sweep_of_three_tiny_trials_writes_the_study_the_runs_and_the_report(
     assert len(study_of(tmp_path).trials) == 3
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # a bare study.ask()
 def test_a_restarted_sweep_fails_the_abandoned_trial_and_finishes_the_rest(tmp_path):
     definition = tiny_sweep(trials=2)
     (tmp_path / "trials").mkdir(parents=True)
