@@ -450,6 +450,7 @@ def test_fvd_protocol_scores_generated_clips_against_real_ones_and_reports_the_f
 def test_genvid_trains_evaluates_and_samples_a_video_gan_run(tmp_path):
     """End to end through the command line, with the real I3D (2 generated clips)."""
     from click.testing import CliRunner
+    from PIL import Image
 
     from genvid.cli import cli
 
@@ -459,7 +460,8 @@ def test_genvid_trains_evaluates_and_samples_a_video_gan_run(tmp_path):
     args = ["train", "videogan-mmnist", "--steps", "3", "--batch-size", "2", "--out", str(run)]
     result = runner.invoke(cli, [*args, *sets, "--sample-every", "3"])
     assert result.exit_code == 0, result.output
-    assert (run / "samples" / "step-000003.gif").is_file()
+    with Image.open(run / "samples" / "step-000003.gif") as image:  # 4 clips in a 2 x 2 grid
+        assert image.n_frames == 16 and image.size == (2 + 2 * 66, 2 + 2 * 66)
     result = runner.invoke(cli, ["eval", str(run), "--samples", "2", "--limit", "4"])
     assert result.exit_code == 0, result.output
     assert "real vs real" in result.output
@@ -468,8 +470,6 @@ def test_genvid_trains_evaluates_and_samples_a_video_gan_run(tmp_path):
     result = runner.invoke(cli, ["sample", str(run), "--n", "2", "--out", str(tmp_path / "s.gif")])
     assert result.exit_code == 0, result.output
     # the GIF holds the run's own clips (seed 0): 16 frames of 2 clips side by side
-    from PIL import Image
-
     from genvid import runs
 
     model, _, _ = runs.load_run_model(run, torch.device("cpu"))
