@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy
+import torch
 
 import genvid.train.loop as loop
 from genvid.cli import main
@@ -190,10 +191,10 @@ def test_a_full_disk_fails_the_trial_in_one_line_and_the_same_command_continues(
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
 
     with monkeypatch.context() as patch:
-        patch.setattr(loop, "save_checkpoint", torn)
+        patch.setattr(torch, "save", torn)
         code, err = run_main(capsys, sweep_args(tmp_path))
     assert code == 1 and len(err) == 1, err
-    assert "trial 1 could not write its checkpoint" in err[0] and "disk full" in err[0]
+    assert "could not write the checkpoint of step 2" in err[0] and "disk full" in err[0]
     assert states(tmp_path) == ["FAIL", "FAIL"]
 
     # the study's own database full: the trial cannot be marked, the next run marks it

@@ -504,7 +504,7 @@ def _work(sweep: Sweep, out: Path, url: str, threads: int | None = None) -> None
                 if trial is None:
                     raise
                 marked = _fail_if_possible(study, trial)
-                raise _explained(err, url, trial, out, marked) from None
+                raise _explained(err, url, trial, marked) from None
             else:
                 _tell(study, trial, value)
 
@@ -571,7 +571,7 @@ def _fail_if_possible(study, trial) -> bool:  # noqa: ANN001
     return True
 
 
-def _explained(err: BaseException, url: str, trial, out: Path, marked: bool) -> BaseException:  # noqa: ANN001
+def _explained(err: BaseException, url: str, trial, marked: bool) -> BaseException:  # noqa: ANN001
     """The error a failed trial stops the sweep with: one line for what a fault looks like."""
     again = "run the same command again to continue"
     if not marked:
@@ -583,13 +583,6 @@ def _explained(err: BaseException, url: str, trial, out: Path, marked: bool) -> 
         )
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return SweepError(f"trial {trial.number} stopped: {_one_line(err)}; free space and {again}")
-    if isinstance(err, RuntimeError) and "inline_container" in str(err):
-        # torch.save's archive writer fails so when the disk fills up mid-write
-        run_dir = out / "trials" / f"{trial.number:04d}"
-        return SweepError(
-            f"trial {trial.number} could not write its checkpoint in {run_dir} (torch.save: "
-            f"{first_line(err)}; is the disk full?); free space and {again}"
-        )
     return err
 
 

@@ -13,6 +13,7 @@ left torn by a crash between the two renames is refused with one line rather tha
 
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,9 +91,23 @@ def save_checkpoint(
     atomic_write_all(
         {
             run_dir / WEIGHTS: lambda f: f.write(blob),
-            run_dir / STATE: lambda f: torch.save(state, f),
+            run_dir / STATE: lambda f: _torch_save(state, f),
         }
     )
+
+
+def _torch_save(obj: object, file) -> None:  # noqa: ANN001 (a binary file object)
+    """`torch.save`, with the error its archive writer raises when a write comes up short (a
+    full disk: "[enforce fail at inline_container.cc] unexpected pos") as the OSError it is,
+    so every caller that handles a full disk handles this one too."""
+    try:
+        torch.save(obj, file)
+    except RuntimeError as err:
+        if "inline_container" not in str(err) and "unexpected pos" not in str(err):
+            raise
+        raise OSError(
+            errno.ENOSPC, f"torch.save could not finish writing ({first_line(err)}); disk full?"
+        ) from None
 
 
 def load_weights(run_dir: str | Path) -> dict[str, Tensor]:
