@@ -238,11 +238,6 @@ def test_the_seed_recipe_initialises_glorot_uniform_weights_and_zero_biases():
     assert all(abs(w.std().item() - 0.02) < 0.004 for w in kernels if w.numel() >= 2000)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="glorot_init zeroes parameters whose name ends in 'bias'; LSTMCell's are named "
-    "bias_ih and bias_hh and keep PyTorch's U(-1/sqrt(h), 1/sqrt(h)) (a source fix is pending)",
-)
 def test_the_seed_recipe_zeroes_the_lstm_biases_too():
     model = tiny("videogan-mmnist-seed")
     for name in ("bias_ih", "bias_hh"):

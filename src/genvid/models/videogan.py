@@ -235,9 +235,10 @@ def gradient_penalty(scores: Tensor, points: Tensor) -> Tensor:
 
 def glorot_init(module: nn.Module) -> None:
     """Glorot (Xavier) uniform weights and zero biases for every convolution, linear and LSTM
-    layer (the seed's initialisation); norms keep scale 1, shift 0."""
+    layer (the seed's initialisation; an LSTM cell's biases are `bias_ih` and `bias_hh`); the
+    norms' scales keep the initialisation they had."""
     for name, param in module.named_parameters():
         if param.dim() > 1:
             nn.init.xavier_uniform_(param)
-        elif name.endswith("bias"):
+        elif name.rsplit(".", 1)[-1].startswith("bias"):
             nn.init.zeros_(param)
