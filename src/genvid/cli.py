@@ -227,8 +227,9 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
     real-vs-real floor and the generated clips' diversity.
 
     The full evaluation on the run's own test split writes RUN/eval.json; any other (--limit,
-    --split, --data) writes a report named after it, e.g. RUN/eval-limit8.json, so a quick
-    check never replaces the full result.
+    --split, --data, --samples other than the protocol's) writes a report named after it,
+    e.g. RUN/eval-limit8.json or RUN/eval-samples2.json, so a quick check never replaces the
+    full result.
     """
     report, lines, path = runs.evaluate_run(
         Path(run),

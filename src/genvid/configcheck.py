@@ -8,6 +8,7 @@ module: it imports nothing of genvid's, so `models` and `train` can both use it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -17,7 +18,10 @@ def check_field_types(config: Any) -> None:
     """Raise `ValueError` naming the first field whose value does not have its annotated type.
 
     Understood annotations: int, float (an int is accepted), bool, str, `Literal[...]` and
-    unions of these with None. A bool is not taken for an int or a float.
+    unions of these with None. A bool is not taken for an int or a float. A float must be
+    finite: no config field has a meaning for NaN or an infinity, and a NaN would reach the
+    weights silently (an SGD momentum) or make the run unresumable (NaN != NaN reads as a
+    changed configuration).
     """
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
@@ -26,6 +30,8 @@ def check_field_types(config: Any) -> None:
             raise ValueError(
                 f"{type(config).__name__}.{field.name} must be {_describe(hint)}, got {value!r}"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{type(config).__name__}.{field.name} must be finite, got {value}")
 
 
 def _matches(value: Any, hint: Any) -> bool:

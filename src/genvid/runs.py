@@ -207,10 +207,13 @@ def _data_label(name: str, split: str) -> str:
     return name
 
 
-def report_name(name: str, split: str, limit: int | None, spec: dict[str, Any]) -> str:
+def report_name(
+    name: str, split: str, limit: int | None, spec: dict[str, Any], samples: int | None = None
+) -> str:
     """`eval.json` for the run's own full evaluation; any other gets a name that says what it
-    is (`eval-limit8.json`, `eval-valid.json`, `eval-mnist-test.json`), so a quick check never
-    replaces the full result."""
+    is (`eval-limit8.json`, `eval-valid.json`, `eval-mnist-test.json`, `eval-samples2.json`
+    for a number of samples other than the protocol's), so a quick check never replaces the
+    full result."""
     parts = []
     if name != spec["data"]["name"]:
         parts.append(re.sub(r"[^A-Za-z0-9_.]+", "_", Path(name).stem))
@@ -218,6 +221,8 @@ def report_name(name: str, split: str, limit: int | None, spec: dict[str, Any]) 
         parts.append(split)
     if limit is not None:
         parts.append(f"limit{limit}")
+    if samples is not None:
+        parts.append(f"samples{samples}")
     return "-".join(["eval", *parts]) + ".json"
 
 
@@ -243,10 +248,12 @@ def evaluate_run(
     model, spec, step = load_run_model(run_dir, torch_device)
     name = data_name or spec["data"]["name"]
     split = split or gdata.default_split(name)
-    path = out or run_dir / report_name(name, split, limit, spec)
+    judge = _protocol(spec)
+    # a --samples equal to the protocol's own is the full evaluation; another is named
+    other_samples = samples if samples != getattr(judge, "samples", samples) else None
+    path = out or run_dir / report_name(name, split, limit, spec, other_samples)
     prepare_output(path)  # a read-only run fails now, not after the evaluation
     examples = gdata.eval_set(name, split, root=spec["data"]["root"], limit=limit)
-    judge = _protocol(spec)
     try:
         with _naming_data(name):
             report = judge.evaluate(

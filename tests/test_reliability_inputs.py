@@ -1,0 +1,106 @@
+"""Reliability of inputs and outputs (issue 21): bad settings, files and requests are refused
+in one line before any work, and no quick check or odd `--out` replaces what it should not."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+
+from genvid import runs
+from genvid.cli import main
+from genvid.presets import get_preset, make_config, presets
+
+SVG_TINY = ["--set", "hidden_channels=2", "--set", "g_dim=4", "--set", "z_dim=2"]
+SVG_TINY += ["--set", "rnn_size=4"]
+GAN_TINY = ["--set", "hidden_channels=2", "--set", "critic_channels=2", "--set", "z_dim=4"]
+GAN_TINY += ["--set", "rnn_size=8"]
+
+
+def run(argv, capsys):
+    """Run `genvid argv` in-process; return (exit code, stdout, stderr)."""
+    try:
+        main([str(arg) for arg in argv])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line(code, err, *fragments):
+    """Exit 1 and a single `genvid: error:` line naming every fragment."""
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("genvid: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def svg_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "svg"
+    main(["train", "svg-lp-smmnist", *SVG_TINY, "--steps", "1", "--batch-size", "2"]
+         + ["--log-every", "1000", "--out", str(run_dir)])  # fmt: skip
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "gan"
+    main(["train", "videogan-mmnist", *GAN_TINY, "--steps", "1", "--batch-size", "2"]
+         + ["--log-every", "1000", "--out", str(run_dir)])  # fmt: skip
+    return run_dir
+
+
+# items 10/11: a non-finite float setting of any model config
+
+
+def _float_fields():
+    for name in presets():
+        config = get_preset(name).config
+        for field in dataclasses.fields(config):
+            if isinstance(getattr(config, field.name), float):
+                yield name, field.name
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_every_float_field_of_every_config_refuses_non_finite_values(value):
+    fields = list(_float_fields())
+    assert ("videogan-mmnist", "lstm_momentum") in fields
+    for preset, field in fields:
+        with pytest.raises(ValueError, match=rf"\.{field} must be finite, got {value}"):
+            make_config(preset, **{field: value})
+
+
+def test_a_nan_momentum_is_refused_before_training(tmp_path, capsys):
+    argv = ["train", "videogan-mmnist", *GAN_TINY, "--set", "lstm_optimizer=sgd"]
+    argv += ["--set", "lstm_momentum=nan", "--steps", "4", "--out", tmp_path / "run"]
+    code, _, err = run(argv, capsys)
+    one_line(code, err, "VideoGANConfig.lstm_momentum must be finite, got nan")
+    assert not (tmp_path / "run").exists()
+
+
+# item 12: a --samples other than the protocol's gets a report of its own
+
+
+def test_report_names_say_the_number_of_samples():
+    spec = {"data": {"name": "moving-mnist-stochastic"}}
+    assert runs.report_name("moving-mnist-stochastic", "test", None, spec) == "eval.json"
+    name = runs.report_name("moving-mnist-stochastic", "test", None, spec, 2)
+    assert name == "eval-samples2.json"
+    name = runs.report_name("moving-mnist-stochastic", "test", 8, spec, 2)
+    assert name == "eval-limit8-samples2.json"
+
+
+def test_an_evaluation_with_fewer_samples_keeps_the_full_report(svg_run, capsys):
+    full = svg_run / "eval-limit2.json"
+    full.write_text('{"kept": true}')
+    code, out, err = run(["eval", svg_run, "--limit", "2", "--samples", "2"], capsys)
+    assert code == 0, err
+    assert out.strip().endswith("eval-limit2-samples2.json")
+    assert json.loads(full.read_text()) == {"kept": True}
+    report = json.loads((svg_run / "eval-limit2-samples2.json").read_text())
+    assert report["samples"] == 2
+    full.unlink()
