@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import stat
 
 import pytest
 
@@ -104,3 +106,33 @@ def test_an_evaluation_with_fewer_samples_keeps_the_full_report(svg_run, capsys)
     report = json.loads((svg_run / "eval-limit2-samples2.json").read_text())
     assert report["samples"] == 2
     full.unlink()
+
+
+# item 15: an --out that exists and is not a regular file is never replaced
+
+
+def test_atomic_writes_refuse_to_replace_a_fifo(tmp_path):
+    from genvid.atomic import atomic_write, prepare_output
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for write in (prepare_output, lambda path: atomic_write(path, lambda f: f.write(b"x"))):
+        with pytest.raises(ValueError, match="exists and is not a regular file"):
+            write(fifo)
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["fifo"]  # no temporary file left
+
+
+@pytest.mark.parametrize("command", ["eval", "sample", "plot", "data"])
+def test_every_out_option_refuses_a_fifo(command, svg_run, tmp_path, capsys):
+    fifo = tmp_path / ("out.npy" if command == "data" else "out.png")
+    os.mkfifo(fifo)
+    argv = {
+        "eval": ["eval", svg_run, "--limit", "1", "--samples", "1"],
+        "sample": ["sample", svg_run, "--n", "1"],
+        "plot": ["plot", svg_run],
+        "data": ["data", "moving-mnist", "--sequences", "1"],
+    }[command]
+    code, _, err = run([*argv, "--out", fifo], capsys)
+    one_line(code, err, str(fifo), "is not a regular file")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

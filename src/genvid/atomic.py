@@ -7,6 +7,7 @@ and the command line's reports.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,8 @@ def atomic_write_all(writers: dict[Path, Callable[[IO[bytes]], None]]) -> None:
     Serialising (the slow part, where interruptions happen) thus never leaves a mix of old and
     new files; only a crash between two renames can, a window of microseconds.
     """
+    for path in writers:
+        check_replaceable(path)
     staged: dict[Path, str] = {}
     try:
         for path, write in writers.items():
@@ -98,6 +101,7 @@ def prepare_output(path: Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a directory; name a file")
+    check_replaceable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path.parent):
@@ -106,3 +110,22 @@ def prepare_output(path: Path) -> None:
         raise ValueError(f"cannot write {path}: {path.parent} is not a directory") from None
     except OSError as err:
         raise ValueError(f"cannot write {path}: {err.strerror}") from None
+
+
+def check_replaceable(path: Path) -> None:
+    """Raise `ValueError` if `path` exists and is not a regular file (a device such as
+    /dev/null, a FIFO, a socket): renaming a new file over it would replace the node itself.
+
+    A directory is left to the caller (`os.replace` refuses it with its own error).
+    """
+    try:
+        mode = os.stat(path).st_mode  # follows a symbolic link: a link to /dev/null counts
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError:  # unreadable: the write itself will say why
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ValueError(
+            f"{path} exists and is not a regular file (a device, FIFO or socket); "
+            "name a new or regular file"
+        )

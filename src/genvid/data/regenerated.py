@@ -17,7 +17,7 @@ from typing import IO
 import numpy as np
 from tqdm import tqdm
 
-from genvid.atomic import atomic_write
+from genvid.atomic import atomic_write, check_replaceable
 from genvid.data.moving_mnist import (
     CANVAS,
     TEST_SET_SEED,
@@ -129,6 +129,7 @@ def _writable_directory(out: Path) -> Path:
         raise ValueError(f"{out}: name a .npy file (genvid reads Moving MNIST files by suffix)")
     if out.is_dir():
         raise ValueError(f"{out} is a directory; name the .npy file to write in it")
+    check_replaceable(out)  # a FIFO or device: before the sequences are drawn
     directory = out.parent
     while not directory.exists():  # parents that are missing get made after the checks
         directory = directory.parent
