@@ -115,7 +115,7 @@ def test_preset_builds_trains_checkpoints_evaluates_and_samples(name, tmp_path):
     request = SampleRequest(
         out=tmp_path / ("samples.png" if image else "samples.gif"),
         count=1,
-        steps=None if isinstance(protocol, VideoFVD) else 1,
+        steps=None if isinstance(protocol, (VideoFVD, ImageNLL)) else 1,  # video lengths
         size=tuple(examples.shape[-2:]) if image else None,
         generator=torch.Generator().manual_seed(0),
         fast=True,

@@ -23,6 +23,7 @@ GAN_TINY += ["--set", "rnn_size=8"]
 
 def run(argv, capsys):
     """Run `genvid argv` in-process; return (exit code, stdout, stderr)."""
+    capsys.readouterr()  # not what a fixture printed while training
     try:
         main([str(arg) for arg in argv])
         code = 0
@@ -136,3 +137,34 @@ def test_every_out_option_refuses_a_fifo(command, svg_run, tmp_path, capsys):
     code, _, err = run([*argv, "--out", fifo], capsys)
     one_line(code, err, str(fifo), "is not a regular file")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+# item 19: options a sampler cannot honour are refused, not ignored
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "pixelcnn"
+    tiny = ["--set", "hidden_channels=4", "--set", "num_layers=1", "--set", "output_channels=4"]
+    main(["train", "pixelcnn-mnist", *tiny, "--steps", "1", "--batch-size", "2"]
+         + ["--log-every", "1000", "--out", str(run_dir)])  # fmt: skip
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    "which,option,fragment",
+    [
+        ("gan", ["--steps", "4"], "a video GAN generates clips of 16 frames"),
+        ("gan", ["--size", "32x32"], "--size applies to image models"),
+        ("svg", ["--size", "32x32"], "--size applies to image models"),
+        ("image", ["--steps", "4"], "--steps applies to video models"),
+    ],
+)
+def test_a_sampler_refuses_options_it_cannot_honour(
+    which, option, fragment, request, tmp_path, capsys
+):
+    run_dir = request.getfixturevalue(f"{which}_run")
+    out = tmp_path / ("s.png" if which == "image" else "s.gif")
+    code, _, err = run(["sample", run_dir, "--n", "1", *option, "--out", out], capsys)
+    one_line(code, err, fragment)
+    assert not out.exists()

@@ -334,12 +334,12 @@ def sample_run(
     prepare_output(out)  # before minutes of sampling, not after
     torch_device = resolve_device(device)
     model, spec, _ = load_run_model(run_dir, torch_device)
-    shape = _parse_size(size) if size else tuple(_stream(spec, 0).example_shape[-2:])
     request = SampleRequest(
         out=out,
         count=count,
         steps=steps,
-        size=shape,
+        size=_parse_size(size) if size else None,
+        data_size=None if size else tuple(_stream(spec, 0).example_shape[-2:]),
         generator=torch.Generator(device=torch_device).manual_seed(seed),
         fast=fast,
         compiled=compiled,

@@ -21,13 +21,14 @@ class SampleRequest:
     out: Path  # .png or .gif
     count: int  # images to draw, or test videos to continue
     steps: int | None  # frames to generate (video protocols); None: the protocol's own
-    size: tuple[int, int] | None  # image size (image protocols); None: the training data's
+    size: tuple[int, int] | None  # --size HxW (image protocols); None: not given
     generator: torch.Generator
     fast: bool  # cached sampler (likelihood models); False: the naive reference
     compiled: bool = False  # the cached sampler's step through torch.compile
     temperature: float = 1.0  # autoregressive models: logits divided by it (1.0: exact)
     complete: Tensor | None = None  # uint8 images [N, (C,) H, W] or videos [N, T, (C,) H, W]
     mask: Tensor | None = None  # bool [H, W]: the pixels of `complete` kept as given
+    data_size: tuple[int, int] | None = None  # the training data's HxW (the default size)
 
 
 def plain_sampling_only(request: SampleRequest) -> None:
@@ -35,6 +36,15 @@ def plain_sampling_only(request: SampleRequest) -> None:
     if request.temperature != 1.0 or request.complete is not None or request.compiled:
         raise ValueError(
             "--temperature, --complete and --compile apply to the autoregressive likelihood models"
+        )
+
+
+def no_size(request: SampleRequest) -> None:
+    """Refuse `--size` where the frames' size is fixed (the model's, or the test videos')."""
+    if request.size is not None:
+        raise ValueError(
+            "--size applies to image models; a video model's frames have the size of its "
+            "training data"
         )
 
 

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from genvid.models.base import eval_mode
-from genvid.protocols.base import Sampler, SampleRequest, plain_sampling_only
+from genvid.protocols.base import Sampler, SampleRequest, no_size, plain_sampling_only
 from genvid.viz import save_clip_grid_gif, save_image_grid
 
 GENERATION_BATCH = 64  # clips generated per call
@@ -167,6 +167,12 @@ class VideoFVD:
     def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
         """`request.count` generated clips tiled in a grid: a GIF, or a PNG (one row a clip)."""
         plain_sampling_only(request)
+        no_size(request)
+        if request.steps is not None:  # the generator makes clips of its configured length
+            raise ValueError(
+                f"--steps applies to models that continue videos; a video GAN generates clips "
+                f"of {self.frames} frames"
+            )
         with eval_mode(model), torch.no_grad():
             clips = model.sample(request.count, generator=request.generator).cpu()
         if request.out.suffix.lower() == ".gif":

@@ -52,7 +52,9 @@ class ImageNLL:
     def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
         if request.out.suffix.lower() != ".png":
             raise ValueError("image models write .png grids; use --out FILE.png")
-        count, size, start, given = request.count, request.size, None, None
+        if request.steps is not None:
+            raise ValueError("--steps applies to video models; an image model draws images")
+        count, size, start, given = request.count, request.size or request.data_size, None, None
         if request.complete is not None:  # completion: the file's images, the mask's pixels
             start, given = request.complete, request.mask
             if start.dim() == 3:  # [N, H, W]: one channel

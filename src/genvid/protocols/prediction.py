@@ -25,7 +25,7 @@ from tqdm import tqdm
 from genvid import data as gdata
 from genvid.metrics import best_of_samples, mean_and_interval, psnr, ssim
 from genvid.models.base import eval_mode
-from genvid.protocols.base import Sampler, SampleRequest, plain_sampling_only
+from genvid.protocols.base import Sampler, SampleRequest, no_size, plain_sampling_only
 from genvid.viz import save_image_grid, save_video_gif
 
 FRAMES_PER_PASS = 200  # sequences x samples predicted in one call (bounded memory)
@@ -148,6 +148,7 @@ class FramePrediction:
         """Ground truth beside the best prediction (by SSIM) and a few random ones: a GIF, or a
         PNG grid (one row per video: context, truth, best, random)."""
         plain_sampling_only(request)
+        no_size(request)
         steps = request.steps if request.steps is not None else self.predicted
         if steps < 1:
             raise ValueError(f"--steps must be >= 1, got {steps}")

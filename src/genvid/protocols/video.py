@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from genvid import data as gdata
 from genvid.evaluate import evaluate_video_nll
-from genvid.protocols.base import Sampler, SampleRequest, no_samples, paper_line
+from genvid.protocols.base import Sampler, SampleRequest, no_samples, no_size, paper_line
 from genvid.viz import save_image_grid, save_video_gif
 
 EVAL_BATCH = 8  # videos per pass (CPU-friendly)
@@ -87,6 +87,7 @@ class VideoNLL:
         sample side by side) or a PNG grid (one video per row). With `--complete`, continue
         the file's videos instead: all frames but the last are the context, and the first
         drawn frame keeps the last one's given pixels (shown in the truth column)."""
+        no_size(request)
         steps = request.steps if request.steps is not None else self.predicted
         if steps < 1:
             raise ValueError(f"--steps must be >= 1, got {steps}")
