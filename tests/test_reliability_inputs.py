@@ -10,6 +10,7 @@ import os
 import stat
 
 import pytest
+import torch
 
 from genvid import runs
 from genvid.cli import main
@@ -168,3 +169,50 @@ def test_a_sampler_refuses_options_it_cannot_honour(
     code, _, err = run(["sample", run_dir, "--n", "1", *option, "--out", out], capsys)
     one_line(code, err, fragment)
     assert not out.exists()
+
+
+# item 16: an allocation too large is one line; SVG's evaluation memory stays bounded
+
+
+def test_an_allocation_too_large_is_one_line(image_run, tmp_path, capsys):
+    argv = ["sample", image_run, "--n", "1", "--size", "100000x100000"]
+    code, _, err = run([*argv, "--out", tmp_path / "big.png"], capsys)
+    one_line(code, err, "out of memory (", "GB asked for); lower --n, --size, --samples")
+
+
+class NoisyCopies(torch.nn.Module):
+    """Predicts the true future plus noise of a random scale; remembers every call."""
+
+    def __init__(self, videos):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+        self.videos, self.calls = videos, []
+
+    def predict(self, context, steps, *, generator=None):
+        index = [
+            next(i for i, v in enumerate(self.videos) if torch.equal(v[:5], c)) for c in context
+        ]
+        future = self.videos[index, 5 : 5 + steps].float()
+        scale = torch.rand(len(context), 1, 1, 1, 1, generator=generator) * 120
+        out = (future + torch.randn(future.shape, generator=generator) * scale).clamp(0, 255)
+        self.calls.append(out.round().to(torch.uint8))
+        return self.calls[-1]
+
+
+def test_many_samples_are_predicted_in_bounded_chunks_and_the_best_is_kept(monkeypatch):
+    from genvid.data import regenerate_test_set
+    from genvid.metrics import ssim
+    from genvid.protocols import FramePrediction, prediction
+
+    monkeypatch.setattr(prediction, "FRAMES_PER_PASS", 4)
+    videos = regenerate_test_set(2, stochastic=True)[..., :16, :16]  # (2, 25, 1, 16, 16)
+    model = NoisyCopies(videos)
+    report = FramePrediction(samples=10).evaluate(
+        model, videos, data="x", batch_size=None, samples=None, device="cpu", seed=0
+    )
+    assert [len(call) for call in model.calls] == [4, 4, 2, 4, 4, 2]  # one video a pass
+    drawn = torch.stack([torch.cat(model.calls[:3]), torch.cat(model.calls[3:])]).float() / 255
+    truth = videos[:, 5:].unsqueeze(1).float() / 255  # (B, 1, K, C, H, W)
+    scores = ssim(drawn, truth.expand_as(drawn))  # (B, n, K)
+    best = scores[torch.arange(2), scores.mean(dim=2).argmax(dim=1)]
+    assert report["ssim"] == pytest.approx(best.mean().item(), rel=1e-5)

@@ -7,6 +7,7 @@ Wiring only: every subcommand calls the library (`genvid.train`, `genvid.evaluat
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -526,6 +527,22 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{error.strerror}{where}" if error.strerror else str(error).splitlines()[0])
     except MemoryError:
         _fail("out of memory; try a smaller --batch-size or fewer examples")
+    except RuntimeError as error:  # PyTorch's allocators say so in a RuntimeError
+        if not _allocation_failed(error):
+            raise  # anything else is a bug
+        tried = re.search(r"tried to allocate (\d+) bytes", str(error))  # the CPU's words
+        size = f" ({int(tried.group(1)) / 1e9:,.1f} GB asked for)" if tried else ""
+        _fail(f"out of memory{size}; lower --n, --size, --samples or --batch-size")
+
+
+def _allocation_failed(error: RuntimeError) -> bool:
+    """Whether `error` is an allocator's refusal (CPU: DefaultCPUAllocator; CUDA: OOM)."""
+    message = str(error)
+    return (
+        type(error).__name__ == "OutOfMemoryError"
+        or "DefaultCPUAllocator" in message
+        or "can't allocate memory" in message
+    )
 
 
 def _fail(message: str) -> None:

@@ -94,17 +94,25 @@ class FramePrediction:
     def _scores(
         self, model: nn.Module, videos: Tensor, n: int, generator: torch.Generator
     ) -> dict[str, Tensor]:
-        """SSIM and PSNR of `n` predictions of each video: `[n, B, predicted]` each."""
+        """SSIM and PSNR of `n` predictions of each video: `[n, B, predicted]` each.
+
+        More than `FRAMES_PER_PASS` samples are predicted in chunks of at most that many
+        sequences x samples (a chunk holds at least one sample of every video), so memory stays
+        bounded; only the scores of all `n` are kept, a few bytes per sample and frame.
+        """
         b = len(videos)
-        context = videos[:, : self.context].repeat_interleave(n, dim=0)  # (B*n, Tc, C, H, W)
+        per_call = n if n <= FRAMES_PER_PASS else max(1, FRAMES_PER_PASS // b)
         truth = videos[:, self.context : self.context + self.predicted]
-        predicted = model.predict(context, self.predicted, generator=generator)
-        predicted = predicted.unflatten(0, (b, n)).float() / 255  # (B, n, K, C, H, W)
         target = truth.unsqueeze(1).float() / 255
-        return {
-            metric: fn(predicted, target.expand_as(predicted)).transpose(0, 1)  # (n, B, K)
-            for metric, fn in METRICS
-        }
+        scores: dict[str, list[Tensor]] = {metric: [] for metric, _ in METRICS}
+        for first in range(0, n, per_call):
+            m = min(per_call, n - first)
+            context = videos[:, : self.context].repeat_interleave(m, dim=0)  # (B*m, Tc, C, H, W)
+            predicted = model.predict(context, self.predicted, generator=generator)
+            predicted = predicted.unflatten(0, (b, m)).float() / 255  # (B, m, K, C, H, W)
+            for metric, fn in METRICS:
+                scores[metric].append(fn(predicted, target.expand_as(predicted)).transpose(0, 1))
+        return {metric: torch.cat(chunks) for metric, chunks in scores.items()}  # (n, B, K)
 
     def _baseline_scores(self, videos: Tensor) -> dict[str, dict[str, Tensor]]:
         """SSIM and PSNR of the two deterministic baselines of each video: `[B, predicted]`
