@@ -9,6 +9,7 @@ import math
 import os
 import stat
 
+import numpy as np
 import pytest
 import torch
 
@@ -216,3 +217,44 @@ def test_many_samples_are_predicted_in_bounded_chunks_and_the_best_is_kept(monke
     scores = ssim(drawn, truth.expand_as(drawn))  # (B, n, K)
     best = scores[torch.arange(2), scores.mean(dim=2).argmax(dim=1)]
     assert report["ssim"] == pytest.approx(best.mean().item(), rel=1e-5)
+
+
+# item 18: --complete values the model cannot be given are refused in one line
+
+
+@pytest.mark.parametrize(
+    "array,fragment",
+    [
+        (np.zeros((2, 3, 8, 8), np.uint8), "the model draws 1-channel images, the file holds 3"),
+        (np.zeros((0, 8, 8), np.uint8), "holds no images"),
+        (np.full((2, 8, 8), 2, np.uint8), "scores values 0..1 but the data hold values up to 2"),
+        (
+            np.full((2, 8, 8), 255, np.uint8),
+            "scores values 0..1 but the data hold values up to 255",
+        ),
+    ],
+)
+def test_completing_images_the_model_cannot_take_is_one_line(
+    array, fragment, image_run, tmp_path, capsys
+):
+    np.save(tmp_path / "given.npy", array)
+    argv = ["sample", image_run, "--complete", tmp_path / "given.npy", "--mask", "top-half"]
+    code, _, err = run([*argv, "--out", tmp_path / "done.png"], capsys)
+    one_line(code, err, "--complete", fragment)
+    assert not (tmp_path / "done.png").exists()
+
+
+def test_completing_videos_of_another_channel_count_is_refused(tmp_path):
+    from genvid import create
+    from genvid.protocols import VideoNLL
+    from genvid.protocols.base import SampleRequest
+
+    model = create("vpn-baseline", **get_preset("vpn-baseline").tiny)
+    request = SampleRequest(
+        out=tmp_path / "v.gif", count=1, steps=1, size=None,
+        generator=torch.Generator().manual_seed(0), fast=True,
+        complete=torch.zeros(1, 3, 3, 8, 8, dtype=torch.uint8),
+        mask=torch.ones(8, 8, dtype=torch.bool),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="the model draws 1-channel images, the file holds 3"):
+        VideoNLL().sample(model, request, lambda n: None)

@@ -364,6 +364,8 @@ def _completion(path: Path, mask: str) -> tuple[torch.Tensor, torch.Tensor]:
             f"--complete {path}: wants uint8 images [N, (C,) H, W] or videos [N, T, (C,) H, W], "
             f"got {images.dtype} {images.shape}"
         )
+    if images.size == 0:
+        raise ValueError(f"--complete {path} holds no images: shape {images.shape}")
     images = torch.from_numpy(images)
     height, width = images.shape[-2:]
     if mask == "top-half":

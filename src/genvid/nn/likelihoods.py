@@ -38,7 +38,9 @@ class OutOfSupportError(ValueError):
 
 
 @torch.compiler.disable  # data-dependent: runs eagerly beside a compiled model
-def _check_support(x: Tensor, likelihood: Bernoulli | Categorical) -> None:
+def check_support(x: Tensor, likelihood: Bernoulli | Categorical) -> None:
+    """Raise `OutOfSupportError` unless `x` is uint8 with values up to `likelihood.max_value`
+    (what the likelihood can score, and what a sampler can be given)."""
     if x.dtype != torch.uint8:
         raise OutOfSupportError(
             f"the {likelihood.name} likelihood scores uint8 data, got {x.dtype}"
@@ -76,7 +78,7 @@ class Bernoulli:
 
     def nll(self, params: Tensor, x: Tensor) -> Tensor:
         """Shape: params `[B, C, ...]`, x uint8 `[B, C, ...]` -> nats `[B, C, ...]`."""
-        _check_support(x, self)
+        check_support(x, self)
         logits = params.to(_loss_dtype(params))
         return F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
 
@@ -105,7 +107,7 @@ class SoftBernoulli(Bernoulli):
     max_value = 255
 
     def nll(self, params: Tensor, x: Tensor) -> Tensor:
-        _check_support(x, self)
+        check_support(x, self)
         logits = params.to(_loss_dtype(params))
         target = x.to(logits.dtype) / 255.0
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
@@ -131,7 +133,7 @@ class Categorical:
         return params.to(_loss_dtype(params)).reshape(b, p // k, k, *params.shape[2:])
 
     def nll(self, params: Tensor, x: Tensor) -> Tensor:
-        _check_support(x, self)
+        check_support(x, self)
         logits = self._logits(params)
         return F.cross_entropy(logits.transpose(1, 2), x.long(), reduction="none")
 

@@ -11,6 +11,8 @@ from typing import Protocol as _Interface
 import torch
 from torch import Tensor, nn
 
+from genvid.nn.likelihoods import OutOfSupportError, check_support
+
 Sampler = Callable[[nn.Module], Tensor]  # model -> uint8 samples for TensorBoard
 
 
@@ -46,6 +48,22 @@ def no_size(request: SampleRequest) -> None:
             "--size applies to image models; a video model's frames have the size of its "
             "training data"
         )
+
+
+def check_given(model: nn.Module, values: Tensor) -> None:
+    """Refuse `--complete` values `[..., C, H, W]` the model cannot be given: another number
+    of channels than it draws, or values its likelihood gives no probability (2 or 255 for a
+    Bernoulli), by the check its evaluation uses."""
+    channels = model.config.channels
+    if values.shape[-3] != channels:
+        raise ValueError(
+            f"--complete: the model draws {channels}-channel images, the file holds "
+            f"{values.shape[-3]} channels"
+        )
+    try:
+        check_support(values, model.likelihood)
+    except OutOfSupportError as err:
+        raise OutOfSupportError(f"--complete: {err}") from None
 
 
 class Protocol(_Interface):

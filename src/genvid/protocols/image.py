@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from genvid.evaluate import evaluate_nll
-from genvid.protocols.base import Sampler, SampleRequest, no_samples, paper_line
+from genvid.protocols.base import Sampler, SampleRequest, check_given, no_samples, paper_line
 from genvid.viz import save_image_grid
 
 EVAL_BATCH = 64  # images per pass: larger batches were slower on the CPU (docs/design.md)
@@ -64,6 +64,7 @@ class ImageNLL:
                     f"--complete: image models take images [N, C, H, W] or [N, H, W], got "
                     f"{tuple(request.complete.shape)}"
                 )
+            check_given(model, start)
             start = start.to(model.device)
             count, size = len(start), tuple(start.shape[-2:])
         images = model.sample(

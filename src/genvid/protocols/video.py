@@ -15,7 +15,14 @@ from torch import Tensor, nn
 
 from genvid import data as gdata
 from genvid.evaluate import evaluate_video_nll
-from genvid.protocols.base import Sampler, SampleRequest, no_samples, no_size, paper_line
+from genvid.protocols.base import (
+    Sampler,
+    SampleRequest,
+    check_given,
+    no_samples,
+    no_size,
+    paper_line,
+)
 from genvid.viz import save_image_grid, save_video_gif
 
 EVAL_BATCH = 8  # videos per pass (CPU-friendly)
@@ -94,6 +101,8 @@ class VideoNLL:
         start = None
         if request.complete is not None:  # the file's videos; their last frame is completed
             context, start = _completion_videos(request.complete)
+            check_given(model, context)
+            check_given(model, start)
             truth = torch.zeros(len(start), steps, *start.shape[1:], dtype=torch.uint8)
             truth[:, 0] = start * request.mask  # the "truth" column shows the given pixels
         else:
