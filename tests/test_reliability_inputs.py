@@ -258,3 +258,44 @@ def test_completing_videos_of_another_channel_count_is_refused(tmp_path):
     )  # fmt: skip
     with pytest.raises(ValueError, match="the model draws 1-channel images, the file holds 3"):
         VideoNLL().sample(model, request, lambda n: None)
+
+
+# smaller items: masks, devices, a one-sequence test split
+
+
+@pytest.mark.parametrize(
+    "mask,fragment",
+    [
+        ("bottom-half", "no such mask or file; the named masks are: top-half"),
+        (np.full((8, 8), 2, np.uint8), "wants 0 (drawn) or 1 (given), holds [2]"),
+    ],
+)
+def test_a_mask_that_is_not_0_1_or_a_known_name_is_one_line(
+    mask, fragment, image_run, tmp_path, capsys
+):
+    np.save(tmp_path / "given.npy", np.zeros((1, 8, 8), np.uint8))
+    if isinstance(mask, np.ndarray):
+        np.save(tmp_path / "mask.npy", mask)
+        mask = tmp_path / "mask.npy"
+    argv = ["sample", image_run, "--complete", tmp_path / "given.npy", "--mask", mask]
+    code, _, err = run([*argv, "--out", tmp_path / "done.png"], capsys)
+    one_line(code, err, "--mask", fragment)
+
+
+def test_an_unknown_device_names_the_valid_ones(image_run, tmp_path, capsys):
+    argv = ["sample", image_run, "--device", "tpu", "--out", tmp_path / "s.png"]
+    code, _, err = run(argv, capsys)
+    one_line(code, err, "--device must be auto, cpu, cuda or cuda:N, got 'tpu'")
+
+
+def test_frame_prediction_of_one_sequence_says_it_needs_two():
+    from genvid.data import regenerate_test_set
+    from genvid.protocols import FramePrediction
+
+    videos = regenerate_test_set(1, stochastic=True)[..., :16, :16]
+    model = NoisyCopies(videos)
+    with pytest.raises(ValueError, match="needs at least 2; x has 1"):
+        FramePrediction(samples=2).evaluate(
+            model, videos, data="x", batch_size=None, samples=None, device="cpu", seed=0
+        )
+    assert model.calls == []  # refused before predicting

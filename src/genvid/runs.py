@@ -372,13 +372,23 @@ def _completion(path: Path, mask: str) -> tuple[torch.Tensor, torch.Tensor]:
         given = torch.zeros(height, width, dtype=torch.bool)
         given[: height // 2] = True
     else:
+        if not Path(mask).is_file():
+            raise ValueError(
+                f"--mask {mask}: no such mask or file; the named masks are: top-half (or give a "
+                ".npy 0/1 array [H, W])"
+            )
         array = _read_npy(Path(mask), "--mask")
         if array.shape != (height, width) or array.dtype.kind not in "biu":
             raise ValueError(
                 f"--mask {mask}: wants top-half or a 0/1 array [{height}, {width}], got "
                 f"{array.dtype} {array.shape}"
             )
-        given = torch.from_numpy(array != 0)
+        if not np.isin(array, (0, 1)).all():  # 1 = given; any other value is a mistake
+            raise ValueError(
+                f"--mask {mask}: wants 0 (drawn) or 1 (given), holds "
+                f"{sorted(set(np.unique(array).tolist()) - {0, 1})[:3]}"
+            )
+        given = torch.from_numpy(array == 1)
     return images, given
 
 

@@ -63,6 +63,11 @@ class FramePrediction:
         if n < 1:
             raise ValueError(f"--samples must be >= 1, got {n}")
         gdata.check_frames(examples, context=self.context, predicted=self.predicted, source=data)
+        if len(examples) < 2:  # before any prediction, not in the interval at the end
+            raise ValueError(
+                f"frame prediction reports a 95 % interval over sequences, so it needs at least "
+                f"2; {data} has {len(examples)}"
+            )
         generator = torch.Generator(device=device).manual_seed(seed)
         chunk = batch_size or max(1, FRAMES_PER_PASS // n)
         best = {metric: [] for metric, _ in METRICS}

@@ -7,6 +7,7 @@ process group (gloo on CPU, NCCL on CUDA). A world of one process needs no group
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +32,8 @@ class Dist:
 
 def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     """Turn "auto" | "cpu" | "cuda" | "cuda:N" into a device; each local rank gets its own GPU."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", spec):
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec == "cpu":
