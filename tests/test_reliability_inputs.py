@@ -299,3 +299,18 @@ def test_frame_prediction_of_one_sequence_says_it_needs_two():
             model, videos, data="x", batch_size=None, samples=None, device="cpu", seed=0
         )
     assert model.calls == []  # refused before predicting
+
+
+# item 9: --compile cannot differentiate a gradient penalty: refused before training
+
+
+def test_compiling_a_gradient_penalty_is_refused_before_anything_is_written(tmp_path, capsys):
+    from genvid import create
+
+    argv = ["train", "videogan-mmnist", *GAN_TINY, "--steps", "2", "--batch-size", "2"]
+    code, _, err = run([*argv, "--compile", "--out", tmp_path / "run"], capsys)
+    one_line(code, err, "--compile", "gradient penalty", "gp_weight=0")
+    assert not (tmp_path / "run").exists()
+    assert not create(
+        "videogan-mmnist", gp_weight=0.0, **get_preset("videogan-mmnist").tiny
+    ).double_backward

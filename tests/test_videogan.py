@@ -460,7 +460,7 @@ def test_genvid_trains_evaluates_and_samples_a_video_gan_run(tmp_path):
     result = runner.invoke(cli, ["eval", str(run), "--samples", "2", "--limit", "4"])
     assert result.exit_code == 0, result.output
     assert "real vs real" in result.output
-    report = json.loads((run / "eval-limit4.json").read_text())
+    report = json.loads((run / "eval-limit4-samples2.json").read_text())
     assert report["protocol"]["evaluator"] == "fvd" and report["fvd"] > 0
     result = runner.invoke(cli, ["sample", str(run), "--n", "2", "--out", str(tmp_path / "s.gif")])
     assert result.exit_code == 0, result.output

@@ -118,6 +118,12 @@ class VideoGAN(nn.Module):
                     nn.init.normal_(layer.weight, 0.0, 0.02)
                     nn.init.zeros_(layer.bias)
 
+    @property
+    def double_backward(self) -> bool:
+        """Whether an update differentiates a gradient (the gradient penalty): torch.compile's
+        AOTAutograd cannot, so `fit` refuses `compile` for such a model."""
+        return self.config.gp_weight > 0
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {
             "critic": list(self.critic.parameters()),

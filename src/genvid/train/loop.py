@@ -110,6 +110,11 @@ def fit(
     """
     if config.sample_every and sample_fn is None:
         raise ValueError(f"sample_every={config.sample_every} needs a sample_fn")
+    if config.compile and getattr(model, "double_backward", False):
+        raise ValueError(
+            "--compile: torch.compile cannot differentiate through a gradient (this model's "
+            "gradient penalty); train without --compile, or with --set gp_weight=0"
+        )
     ctx = distributed.setup(config.device)
     try:
         with _own_run_dir(ctx, Path(run_dir), resume):
