@@ -49,64 +49,58 @@ def frame_prediction(predicted: int, paper: dict | None = None, paper_data: str 
     return protocol
 
 
+VARIANTS = (  # name part, SVGConfig.variant, what the description calls it
+    ("lp", "lp", "learned prior"),
+    ("fp", "fp", "fixed prior"),
+    ("det", "deterministic", "deterministic baseline"),
+)
+
+
+def _variants(suffix: str, backbone: str, fields: dict, data: str, about: str, protocol):
+    """The three variants of one setting: `svg-{lp,fp,det}-SUFFIX`."""
+    return tuple(
+        Preset(
+            f"svg-{short}-{suffix}",
+            SVG,
+            svg_config(variant, backbone, **fields),
+            data,
+            f"SVG {title} {about}",
+            protocol,
+            train=SVG_TRAIN,
+            recipe=SVG_RECIPE,
+            tiny=TINY,
+        )
+        for short, variant, title in VARIANTS
+    )
+
+
 PRESETS = (
-    *(
-        Preset(
-            f"svg-{short}-smmnist",
-            SVG,
-            svg_config(variant, "dcgan", **SMMNIST),
-            "moving-mnist-stochastic",
-            f"SVG {title} for Stochastic Moving MNIST as SVG's code makes it (DCGAN-64, g 128, "
-            "z 10, beta 1e-4, 5 past, 10 future; eval: 20 predicted, best of 100; no "
-            "published numbers on this set)",
-            frame_prediction(20),
-            train=SVG_TRAIN,
-            recipe=SVG_RECIPE,
-            tiny=TINY,
-        )
-        for short, variant, title in (
-            ("lp", "lp", "learned prior"),
-            ("fp", "fp", "fixed prior"),
-            ("det", "deterministic", "deterministic baseline"),
-        )
+    *_variants(
+        "smmnist",
+        "dcgan",
+        SMMNIST,
+        "moving-mnist-stochastic",
+        "for Stochastic Moving MNIST as SVG's code makes it (DCGAN-64, g 128, z 10, beta 1e-4, "
+        "5 past, 10 future; eval: 20 predicted, best of 100; no published numbers on this set)",
+        frame_prediction(20),
     ),
-    *(
-        Preset(
-            f"svg-{short}-srvp",
-            SVG,
-            svg_config(variant, "dcgan", **SMMNIST),
-            "moving-mnist-srvp",
-            f"SVG {title} for SRVP's Stochastic Moving MNIST, the set of the later papers' "
-            "figures (DCGAN-64, g 128, z 10, beta 1e-4, 5 past, 10 future; eval: SRVP's "
-            "test set, 20 predicted, best of 100)",
-            frame_prediction(20, SMMNIST_PAPER, "moving-mnist-srvp"),
-            train=SVG_TRAIN,
-            recipe=SVG_RECIPE,
-            tiny=TINY,
-        )
-        for short, variant, title in (
-            ("lp", "lp", "learned prior"),
-            ("fp", "fp", "fixed prior"),
-            ("det", "deterministic", "deterministic baseline"),
-        )
+    *_variants(
+        "srvp",
+        "dcgan",
+        SMMNIST,
+        "moving-mnist-srvp",
+        "for SRVP's Stochastic Moving MNIST, the set of the later papers' figures (DCGAN-64, "
+        "g 128, z 10, beta 1e-4, 5 past, 10 future; eval: SRVP's test set, 20 predicted, best "
+        "of 100)",
+        frame_prediction(20, SMMNIST_PAPER, "moving-mnist-srvp"),
     ),
-    *(
-        Preset(
-            f"svg-{short}-vgg64",
-            SVG,
-            svg_config(variant, "vgg", **VGG),
-            "video-folder",
-            f"SVG {title} for your 64x64 colour videos (--data video-folder --root DIR; "
-            "VGG-64, z 64, 2 past, 18 future)",
-            frame_prediction(18),
-            train=SVG_TRAIN,
-            recipe=SVG_RECIPE,
-            tiny=TINY,
-        )
-        for short, variant, title in (
-            ("lp", "lp", "learned prior"),
-            ("fp", "fp", "fixed prior"),
-            ("det", "deterministic", "deterministic baseline"),
-        )
+    *_variants(
+        "vgg64",
+        "vgg",
+        VGG,
+        "video-folder",
+        "for your 64x64 colour videos (--data video-folder --root DIR; VGG-64, z 64, 2 past, "
+        "18 future)",
+        frame_prediction(18),
     ),
 )
