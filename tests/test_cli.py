@@ -6,22 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+from cli_runner import run
 from PIL import Image
 
 from genvid.cli import main
 
 TINY = ["--set", "hidden_channels=4", "--set", "num_layers=1", "--set", "output_channels=4"]
-
-
-def run(argv, capsys):
-    """Run `genvid argv` in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from cli_runner import run
 from skimage.metrics import structural_similarity
 
 import genvid
 from genvid import data as gdata
-from genvid.cli import main
 from genvid.metrics import PSNR_CAP_DB
 from genvid.protocols import FramePrediction
 
@@ -156,17 +156,6 @@ def test_summary_prints_the_baselines_between_the_model_and_the_paper(report):
 def _write(path, report, data=DATA, preset="svg-lp-smmnist"):
     path.write_text(json.dumps({**report, "protocol": {"data": data, "preset": preset}}))
     return str(path)
-
-
-def run(argv, capsys):
-    """Run `genvid argv` in-process, as tests/test_cli.py does; return (code, stdout, stderr)."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _pixels(path):

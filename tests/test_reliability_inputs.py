@@ -12,6 +12,7 @@ import stat
 import numpy as np
 import pytest
 import torch
+from cli_runner import run
 
 from genvid import runs
 from genvid.cli import main
@@ -21,18 +22,6 @@ SVG_TINY = ["--set", "hidden_channels=2", "--set", "g_dim=4", "--set", "z_dim=2"
 SVG_TINY += ["--set", "rnn_size=4"]
 GAN_TINY = ["--set", "hidden_channels=2", "--set", "critic_channels=2", "--set", "z_dim=4"]
 GAN_TINY += ["--set", "rnn_size=8"]
-
-
-def run(argv, capsys):
-    """Run `genvid argv` in-process; return (exit code, stdout, stderr)."""
-    capsys.readouterr()  # not what a fixture printed while training
-    try:
-        main([str(arg) for arg in argv])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_line(code, err, *fragments):
