@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from genvid.train.checkpoint import first_line as error_first_line
+
 STUDY = "genvid"  # the study's name in its storage
 SQLITE_TIMEOUT_S = 120  # how long an SQLite writer waits for another one's lock
 HEARTBEAT_S = 20  # a running trial's heartbeat interval
@@ -67,9 +69,7 @@ def first_line(err: BaseException) -> str:
 
     if isinstance(err, optuna.exceptions.StorageInternalError) and err.__cause__ is not None:
         err = err.__cause__
-    err = getattr(err, "orig", None) or err
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    return error_first_line(getattr(err, "orig", None) or err)
 
 
 def check_url(url: str, option: str = "--storage") -> Path | None:
