@@ -124,6 +124,8 @@ def test_unit3d_batch_norm_is_offset_only_with_eps_1e_3():
         ((5, 6, 6), (3, 3, 3), (2, 2, 2)),
         ((3, 5, 4), (2, 2, 2), (2, 2, 2)),
         ((4, 5, 6), (3, 3, 3), (1, 1, 1)),
+        ((4, 5, 6), (2, 2, 2), (1, 1, 1)),  # even kernel, stride 1: the padded-copy path
+        ((6, 7, 5), (1, 1, 1), (3, 3, 2)),  # windows smaller than the stride
     ],
 )
 def test_max_pool_pads_with_minus_inf(shape, kernel, stride):
