@@ -7,7 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
-from genvid.data import describe, eval_set, load_downsampled_imagenet, names, train_stream
+from genvid.data import (
+    describe,
+    eval_set,
+    frame_size,
+    load_downsampled_imagenet,
+    names,
+    train_stream,
+)
 from genvid.data.imagenet import NPZ_TRAIN_FILES
 from genvid.presets import get_preset
 
@@ -113,6 +120,7 @@ def test_registry_round_trip(tmp_path):
     assert get_preset("multiscale-row-lstm-imagenet64").data == "imagenet64"
     stream = train_stream("imagenet64", seed=0, root=tmp_path)
     assert len(stream) == 3 and stream.example_shape == (3, 64, 64)
+    assert frame_size("imagenet64") == (64, 64) and frame_size("imagenet32") == (32, 32)
     batch = stream.batch(0, 3)
     assert batch.shape == (3, 3, 64, 64) and batch.dtype == torch.uint8
     assert sorted(batch.flatten(1).sum(1).tolist()) == sorted(

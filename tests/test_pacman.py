@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from genvid.data import eval_set, pacman, train_stream
+from genvid.data import eval_set, frame_size, pacman, train_stream
 from genvid.data.pacman import (
     ALE_MISSING,
     HUD_ROW,
@@ -189,6 +189,7 @@ def test_registry_stream_and_eval_set(written):
     stream = train_stream("pacman", seed=5, root=written)
     batch = stream.batch(1, 2)
     assert batch.shape == (2, 20, 3, 64, 64) and batch.dtype == torch.uint8
+    assert frame_size("pacman") == stream.example_shape[-2:]
     again = train_stream("pacman", seed=5, root=written)
     for step in range(3):
         whole = again.batch(step, 2)

@@ -15,6 +15,7 @@ from genvid.data import (
     default_split,
     describe,
     eval_set,
+    frame_size,
     load_binarized_mnist,
     load_mnist,
     names,
@@ -164,6 +165,27 @@ def test_registry_moving_mnist_sets(tmp_path):
     assert torch.equal(eval_set(path), videos)
     assert torch.equal(eval_set(path, limit=2, num_frames=10), videos[:2, :10])
     assert train_stream(path, seed=0).batch(0, 4).shape == (4, 20, 1, 64, 64)
+    assert frame_size(path) == (64, 64)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "binarized-mnist",
+        "binarized-mnist-dynamic",
+        "mnist",
+        "moving-mnist",
+        "moving-mnist-stochastic",
+        "moving-mnist-srvp",
+    ],
+)
+def test_frame_size_is_the_streams_without_reading_the_data(name):
+    assert frame_size(name) == train_stream(name, seed=0).example_shape[-2:]
+
+
+def test_frame_size_names_an_unknown_data_set():
+    with pytest.raises(ValueError, match="unknown data set 'mnist64'"):
+        frame_size("mnist64")
 
 
 def test_registry_user_data(tmp_path):
@@ -174,6 +196,7 @@ def test_registry_user_data(tmp_path):
     write_cifar10_batch(tmp_path / "test_batch", images[10:], [1, 2])
     assert torch.equal(eval_set("cifar10", root=tmp_path), torch.from_numpy(images[10:]))
     assert train_stream("cifar10", seed=0, root=tmp_path).batch(0, 10).shape == (10, 3, 32, 32)
+    assert frame_size("cifar10") == (32, 32)
     assert {i.name: i.found for i in describe(tmp_path)}["cifar10"]
 
     videos = tmp_path / "videos"
@@ -183,6 +206,7 @@ def test_registry_user_data(tmp_path):
         for k in range(count):
             Image.fromarray(np.full((32, 32, 3), k, np.uint8)).save(folder / f"{k}.png")
     assert train_stream("video-folder", seed=0, root=videos).batch(0, 2).shape == (2, 20, 3, 64, 64)
+    assert frame_size("video-folder") == (64, 64)
     assert eval_set("video-folder", "test", root=videos).shape == (1, 20, 3, 64, 64)
     with pytest.raises(FileNotFoundError, match="valid"):
         eval_set("video-folder", "valid", root=videos)

@@ -56,12 +56,14 @@ from genvid.data.mnist import (
     load_mnist,
 )
 from genvid.data.moving_mnist import (
+    CANVAS,
     TEST_SET_SEED,
     MovingMNIST,
     from_file_layout,
     read_moving_mnist,
     regenerate_test_set,
 )
+from genvid.data.pacman import SIZE as PACMAN_SIZE
 from genvid.data.pacman import default_root, ensure_pacman_set, is_written, read_pacman_split
 from genvid.data.srvp_mnist import NPZ_NAMES as SRVP_NPZ_NAMES
 from genvid.data.srvp_mnist import TEST_FRAMES as _SRVP_TEST_FRAMES
@@ -109,6 +111,20 @@ SRVP_TEST_FRAMES = _SRVP_TEST_FRAMES[False]  # the stochastic test set: 5 given 
 IMAGENET_SIZES = {"imagenet32": 32, "imagenet64": 64}  # image side of each ImageNet name
 VIDEO_SIZE = (64, 64)  # frame size of "video-folder" clips
 VIDEO_CLIP_LENGTH = 20  # frames per "video-folder" clip
+# Height and width of every image or frame of each set (each reader checks or resizes to it), so
+# a run knows its size without reading the data; a `.npy` file holds Moving MNIST's canvas.
+_FRAME_SIZES = {
+    "binarized-mnist": (28, 28),
+    "binarized-mnist-dynamic": (28, 28),
+    "mnist": (28, 28),
+    "cifar10": (32, 32),
+    **{name: (side, side) for name, side in IMAGENET_SIZES.items()},
+    "moving-mnist": (CANVAS, CANVAS),
+    "moving-mnist-stochastic": (CANVAS, CANVAS),
+    "moving-mnist-srvp": (CANVAS, CANVAS),
+    "video-folder": VIDEO_SIZE,
+    "pacman": PACMAN_SIZE,
+}
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,30 @@ def default_split(name: str) -> str:
         return "test"
     _check(name)
     return "test" if "test" in _SPLITS[name] else _SPLITS[name][-1]
+
+
+def frame_size(name: str) -> tuple[int, int]:
+    """Height and width of the images or frames of data set `name`, known without reading it."""
+    if _is_npy(name):
+        return (CANVAS, CANVAS)
+    _check(name)
+    return _FRAME_SIZES[name]
+
+
+def eval_set_seed(name: str, split: str) -> int | None:
+    """The seed of a regenerated Moving MNIST evaluation set (None for sets read from files)."""
+    if not name.startswith("moving-mnist"):
+        return None
+    return VALID_SET_SEED if split == "valid" else TEST_SET_SEED
+
+
+def eval_set_label(name: str, split: str) -> str:
+    """What an evaluation report names its data: the set, and for a regenerated Moving MNIST
+    set the digits and the seed it is made from."""
+    if name in ("moving-mnist", "moving-mnist-stochastic"):
+        digits = "MNIST-train digits 50,000-59,999" if split == "valid" else "MNIST-test"
+        return f"{name} (regenerated from {digits}, seed {eval_set_seed(name, split)})"
+    return name
 
 
 def _check(name: str, split: str | None = None) -> None:
