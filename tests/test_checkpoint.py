@@ -260,6 +260,14 @@ def test_a_checkpoint_of_the_single_optimiser_format_still_loads(tmp_path):
     [
         ("pixelcnn-mnist", {"head.hidden": "output_hidden", "head.params": "output_params"}),
         ("vpn-micro", {"head.params": "output"}),
+        (
+            "multiscale-pixelrnn-mnist",
+            {
+                f"{scale}.head.{layer}": f"{scale}.output_{layer}"
+                for scale in ("small", "large")
+                for layer in ("hidden", "params")
+            },
+        ),
     ],
 )
 def test_weights_saved_before_the_shared_output_head_still_load(tmp_path, preset, old):

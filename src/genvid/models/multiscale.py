@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from genvid.configcheck import check_field_types
 from genvid.models.base import LikelihoodModel, eval_mode
 from genvid.models.pixelrnn import PixelRNN, PixelRNNConfig
+from genvid.models.raster import renamed_head_weights
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ class MultiScalePixelRNN(LikelihoodModel):
         known = torch.zeros(height, width, dtype=torch.bool, device=device)
         known[::f, ::f] = True
         return known
+
+    def renamed_weights(self, weights: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Checkpoint hook: its PixelRNNs' weights of an older release under today's names."""
+        return renamed_head_weights(weights, self.state_dict().keys())
 
     def condition(self, small: Tensor) -> Tensor:
         """Conditioning maps of the large network. Shape: uint8 `[B, C, s, s]` -> `[B, k, n, n]`."""

@@ -7,11 +7,36 @@ masked kernel.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from torch import Tensor
 
+from genvid.autoregressive.sampling import RasterCache
 from genvid.models.base import LikelihoodModel
 from genvid.nn.likelihoods import make_likelihood
-from genvid.sampling import RasterCache
+
+# The output head's layers as releases before `OutputHead` named them (PixelCNN and the
+# PixelRNNs: output_hidden, output_params; the VPN decoder: output) -> their names now.
+_HEAD_RENAMES = {
+    "output_hidden": "head.hidden",
+    "output_params": "head.params",
+    "output": "head.params",
+}
+
+
+def renamed_head_weights(
+    weights: dict[str, Tensor], expected: Collection[str]
+) -> dict[str, Tensor]:
+    """Weights saved before the shared output head, under their names now: a key not in
+    `expected` (the model's state_dict keys) is renamed where the new name is one of them."""
+    renamed = {}
+    for key, value in weights.items():
+        if key not in expected:
+            parts = key.split(".")
+            new = ".".join([*(_HEAD_RENAMES.get(part, part) for part in parts[:-1]), parts[-1]])
+            key = new if new in expected else key
+        renamed[key] = value
+    return renamed
 
 
 class RasterModel(LikelihoodModel):
@@ -37,6 +62,10 @@ class RasterModel(LikelihoodModel):
     def margin(self) -> int:
         """Columns and rows a masked kernel reaches from its centre: the caches' padding."""
         return max(self.config.first_kernel_size, self.config.kernel_size) // 2
+
+    def renamed_weights(self, weights: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Checkpoint hook: weights of an older release under today's names."""
+        return renamed_head_weights(weights, self.state_dict().keys())
 
     def _raster_cache(self, n: int, size: tuple[int, int], like: Tensor) -> RasterCache:
         """A raster cache for `n` images of `size`, on `like`'s device and in its dtype."""

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from genvid.atomic import atomic_write, atomic_write_all
+from genvid.errors import first_line
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -132,7 +133,10 @@ def load_checkpoint(
     update=None,  # noqa: ANN001 (a genvid.train.update.Update; train imports this module)
 ) -> Checkpoint:
     """Load RUN's weights into `model`, and the named optimisers, schedulers and the update's
-    state if given (each name stored must be asked for, and each asked for must be stored)."""
+    state if given (each name stored must be asked for, and each asked for must be stored).
+
+    A model whose older releases saved weights under other names renames them itself: its
+    `renamed_weights(weights) -> weights` (if it has one) is called before they are checked."""
     run_dir = Path(run_dir)
     weights, weights_step = _read_weights(run_dir)
     state = _read_state(run_dir)
@@ -141,7 +145,9 @@ def load_checkpoint(
             f"{run_dir} holds a torn checkpoint (weights at step {weights_step}, state at step "
             f"{state['step']}); the write was interrupted, restart the run"
         )
-    weights = _renamed(weights, model.state_dict().keys())
+    renamed = getattr(model, "renamed_weights", None)
+    if renamed is not None:
+        weights = renamed(weights)
     _check_fits(run_dir / WEIGHTS, model, weights)
     model.load_state_dict(weights)
     try:
@@ -209,26 +215,6 @@ def _read_weights(run_dir: Path) -> tuple[dict[str, Tensor], int]:
     return weights, step
 
 
-# Module names of older releases -> today's (the raster models' shared output head).
-_RENAMED_MODULES = {
-    "output_hidden": "head.hidden",
-    "output_params": "head.params",
-    "output": "head.params",
-}
-
-
-def _renamed(weights: dict[str, Tensor], expected) -> dict[str, Tensor]:
-    """Weights written under an older module name, loaded where that module lives now."""
-    renamed = {}
-    for key, value in weights.items():
-        if key not in expected:
-            parts = key.split(".")
-            new = ".".join(_RENAMED_MODULES.get(part, part) for part in parts[:-1])
-            key = f"{new}.{parts[-1]}" if f"{new}.{parts[-1]}" in expected else key
-        renamed[key] = value
-    return renamed
-
-
 def _check_fits(path: Path, model: nn.Module, weights: dict[str, Tensor]) -> None:
     """One line naming what differs, instead of load_state_dict's multi-line report."""
     expected = model.state_dict()
@@ -256,8 +242,3 @@ def _existing(path: Path) -> Path:
             f"{path} not found: not a genvid run directory, or no checkpoint yet"
         )
     return path
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of an error's message (its type's name if it has none)."""
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
