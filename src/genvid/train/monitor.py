@@ -1,12 +1,16 @@
 """What a person watching sees: TensorBoard scalars and sample grids, and a progress bar.
 
 Only rank 0 builds a `Monitor`; TensorBoard is imported lazily, with a clear message if missing.
+The events are a view of the run, not part of it: when they cannot be written (a full disk),
+one warning says so and training goes on; the checkpoints say for themselves whether they fail.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,7 +38,13 @@ class Monitor:
                 f"training logs to TensorBoard, which is missing ({err}); pip install tensorboard"
             ) from None
         _wait_for_a_new_second(log_dir)
-        self.writer = SummaryWriter(log_dir, purge_step=start_step + 1)
+        _quiet_tensorboard_threads()
+        self.log_dir = Path(log_dir)
+        self.events_failed = False
+        try:  # writes the file's first event
+            self.writer = SummaryWriter(log_dir, purge_step=start_step + 1)
+        except OSError as err:
+            self._stop(err)
         self.bar = tqdm(
             total=steps, initial=start_step, unit="step", dynamic_ncols=True, disable=None
         )  # None: off when stderr is not a TTY
@@ -47,8 +57,12 @@ class Monitor:
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
         """Write `scalars` (loss, other model outputs, lr, examples/s) under global step `step`."""
-        for name, value in scalars.items():
-            self.writer.add_scalar(f"train/{name}", value, step)
+
+        def write() -> None:
+            for name, value in scalars.items():
+                self.writer.add_scalar(f"train/{name}", value, step)
+
+        self._write(write)
         shown = f"loss {scalars['loss']:.4g}, {scalars['examples_per_s']:.4g} ex/s"
         if self.bar.disable:
             print(f"step {step}/{self.steps}: {shown}", file=sys.stderr, flush=True)
@@ -66,15 +80,55 @@ class Monitor:
             )
         if samples.dim() == 5:
             grid = image_grid(samples.flatten(0, 1).cpu(), nrow=samples.shape[1])  # (N*T, C, H, W)
-            save_clip_grid_gif(samples.cpu(), self.samples_dir / f"step-{step:06d}.gif")
+            path = self.samples_dir / f"step-{step:06d}.gif"
+            self._write(lambda: save_clip_grid_gif(samples.cpu(), path))
         else:
             grid = image_grid(samples.cpu())
-        self.writer.add_image("samples", grid, step, dataformats="CHW")
+        self._write(lambda: self.writer.add_image("samples", grid, step, dataformats="CHW"))
 
     def close(self) -> None:
         """Flush the events and close the bar."""
         self.bar.close()
-        self.writer.close()
+        self._write(
+            lambda: self.writer.flush()
+        )  # raises what the writer thread met; close() would not
+        self._write(lambda: self.writer.close())
+
+    def _write(self, write: Callable[[], object]) -> None:
+        """Write events or a GIF; after the first failure, warn once and write no more."""
+        if self.events_failed:
+            return
+        try:
+            write()
+        except OSError as err:
+            self._stop(err)
+
+    def _stop(self, err: OSError) -> None:
+        self.events_failed = True
+        print(
+            f"genvid: warning: no more TensorBoard events or sample GIFs in "
+            f"{self.log_dir.parent} ({err}); training goes on",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _quiet_tensorboard_threads() -> None:
+    """Let TensorBoard's writer thread die without printing a traceback.
+
+    Its exception (e.g. ENOSPC) is kept and raised again by the next write or close in the
+    main thread, where `Monitor._write` turns it into one warning line.
+    """
+    previous = threading.excepthook
+    if getattr(previous, "quiets_tensorboard", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not type(args.thread).__module__.startswith("tensorboard."):
+            previous(args)
+
+    hook.quiets_tensorboard = True
+    threading.excepthook = hook
 
 
 def _wait_for_a_new_second(log_dir: Path) -> None:
