@@ -51,6 +51,7 @@ from torch import Tensor
 
 from genvid.atomic import atomic_write
 from genvid.data.mnist import load_mnist
+from genvid.errors import first_line
 
 CANVAS = 64  # frame height and width, px
 DIGIT = 28  # deterministic digit size, px
@@ -433,8 +434,7 @@ def read_moving_mnist(path: str | Path, *, mmap: bool = False) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{path}: not a readable .npy file ({reason})") from None
+        raise ValueError(f"{path}: not a readable .npy file ({first_line(error)})") from None
     if not isinstance(array, np.ndarray):
         raise ValueError(f"{path}: holds several arrays (an npz?), expected one .npy array")
     if array.ndim != 4:

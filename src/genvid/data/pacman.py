@@ -73,6 +73,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from genvid.atomic import atomic_write_all
+from genvid.errors import first_line
 
 ALE_MISSING = "Ms. Pac-Man data need ale-py: pip install 'genvid[atari]'"
 FRAME_SKIP = 4  # emulator frames per kept frame
@@ -114,9 +115,8 @@ def rom_path() -> Path:
     try:
         path = roms.get_rom_path("ms_pacman")
     except OSError as error:  # missing file or directory, or an md5 mismatch
-        reason = str(error).splitlines()[0]
         raise FileNotFoundError(
-            f"ale-py's Ms. Pac-Man ROM is missing or damaged: {reason}"
+            f"ale-py's Ms. Pac-Man ROM is missing or damaged: {first_line(error)}"
         ) from None
     if path is None or not Path(path).is_file():
         raise FileNotFoundError(f"ale-py {ale_py.__version__} has no Ms. Pac-Man ROM (ms_pacman)")
@@ -529,12 +529,15 @@ def read_pacman_split(root: str | Path, split: str) -> Tensor:
         note = json.loads((root / METADATA).read_text())
         expected = (note["clips"][split], note["clip_length"], 3, *note["size"])
     except (ValueError, OSError, KeyError, TypeError) as error:
-        raise ValueError(f"corrupt Ms. Pac-Man note {root / METADATA} ({_reason(error)})") from None
+        raise ValueError(
+            f"corrupt Ms. Pac-Man note {root / METADATA} ({first_line(error)})"
+        ) from None
     try:
         clips = np.load(path, mmap_mode="c", allow_pickle=False)  # copy-on-write: a torch view
     except (ValueError, OSError, EOFError) as error:
         raise ValueError(
-            f"corrupt Ms. Pac-Man clip file {path} ({_reason(error)}); delete {root} to remake it"
+            f"corrupt Ms. Pac-Man clip file {path} ({first_line(error)}); "
+            f"delete {root} to remake it"
         ) from None
     if clips.dtype != np.uint8 or clips.shape != tuple(expected):
         raise ValueError(
@@ -575,7 +578,3 @@ def _render_command(root: Path, note: dict) -> str:
     if note.get("seed", 0):
         command += f" --seed {note['seed']}"
     return command
-
-
-def _reason(error: Exception) -> str:
-    return str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from genvid.train.checkpoint import first_line as error_first_line
+from genvid.errors import first_line as error_first_line
 
 STUDY = "genvid"  # the study's name in its storage
 SQLITE_TIMEOUT_S = 120  # how long an SQLite writer waits for another one's lock

@@ -26,12 +26,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from genvid.allocator import keep_freed_memory
 from genvid.atomic import remove_stale_temporaries
+from genvid.errors import first_line
 from genvid.train import distributed
 from genvid.train.checkpoint import (
     CONFIG,
     STATE,
     WEIGHTS,
-    first_line,
     has_checkpoint,
     load_checkpoint,
     save_checkpoint,
