@@ -1,6 +1,6 @@
 """The `genvid` command: train | eval | sample | plot | data | info.
 
-Wiring only: every subcommand calls the library (`genvid.train`, `genvid.evaluate`,
+Wiring only: every subcommand calls the library (`genvid.train`, `genvid.runs`,
 `genvid.data`, `genvid.viz`); bad input reaches the user as one line and a non-zero exit.
 """
 
@@ -17,6 +17,8 @@ import click
 from genvid import data as gdata
 from genvid import inventory, runs
 from genvid.allocator import keep_freed_memory
+from genvid.configcheck import parse_field_value
+from genvid.errors import first_line
 from genvid.presets import get_preset, make_config, presets, recipe_summary
 from genvid.sweep.storage import SweepError
 from genvid.train import NonFiniteLossError
@@ -45,14 +47,7 @@ def _parse_overrides(preset: str, pairs: tuple[str, ...]) -> dict[str, Any]:
             raise ValueError(f"--set wants FIELD=VALUE, got {pair!r}")
         if not hasattr(config, field):
             make_config(preset, **{field: None})  # raises, naming the valid fields
-        kind = type(getattr(config, field))
-        try:
-            value = {bool: lambda t: {"true": True, "false": False}[t.lower()]}.get(kind, kind)(
-                text
-            )
-        except (KeyError, ValueError):
-            raise ValueError(f"--set {field}: {text!r} is not a valid {kind.__name__}") from None
-        overrides[field] = value
+        overrides[field] = parse_field_value(f"--set {field}", text, type(getattr(config, field)))
     make_config(preset, **overrides)  # validate now, before anything is written
     return overrides
 
@@ -521,10 +516,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("genvid: aborted", err=True)
         sys.exit(130)
     except USER_ERRORS as error:
-        _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        _fail(first_line(error))
     except OSError as error:  # the file system said no: a full disk, a read-only mount, ...
         where = f": {error.filename}" if error.filename else ""
-        _fail(f"{error.strerror}{where}" if error.strerror else str(error).splitlines()[0])
+        _fail(f"{error.strerror}{where}" if error.strerror else first_line(error))
     except MemoryError:
         _fail("out of memory; try a smaller --batch-size or fewer examples")
     except RuntimeError as error:  # PyTorch's allocators say so in a RuntimeError

@@ -1,4 +1,4 @@
-"""Field types of config dataclasses, checked when one is built.
+"""Field types of config dataclasses: checked when one is built, parsed from command lines.
 
 A value from a hand-edited `config.json` (`"lr": "fast"`) or a Python caller then fails with one
 line naming the field, instead of a `TypeError` from deep inside a comparison or a layer. A leaf
@@ -32,6 +32,24 @@ def check_field_types(config: Any) -> None:
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{type(config).__name__}.{field.name} must be finite, got {value}")
+
+
+def parse_field_value(option: str, text: str, field_type: type) -> Any:
+    """`text` as a value of a config field of `field_type` (bool, int, float or str).
+
+    The command line's `--set` and a sweep's `--param` both parse with this. A bool is "true"
+    or "false" (any case). "nan" and "inf" parse as floats: the config built from the value
+    refuses them (`check_field_types`), naming its class and field, so the rule has one home.
+
+    Raises:
+        ValueError: naming `option` (e.g. "--set lr") and `text`.
+    """
+    try:
+        if field_type is bool:
+            return {"true": True, "false": False}[text.lower()]
+        return field_type(text)
+    except (KeyError, ValueError):
+        raise ValueError(f"{option}: {text!r} is not a valid {field_type.__name__}") from None
 
 
 def _matches(value: Any, hint: Any) -> bool:

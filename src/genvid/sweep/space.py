@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genvid.configcheck import parse_field_value
 from genvid.presets import make_config
 from genvid.train import TrainConfig
 
@@ -152,7 +153,9 @@ def _parse_param(preset: str, text: str) -> Param:
             f"--param {name}: not a field of {preset}'s config nor a searchable training option"
         )
     if kind == "choice":
-        values = tuple(_parse_value(name, v, field_type) for v in rest.split(",") if v != "")
+        values = tuple(
+            parse_field_value(f"--param {name}", v, field_type) for v in rest.split(",") if v != ""
+        )
         if not values:
             raise ValueError(f"--param {name}: choice needs at least one value")
         return Param(name, kind, choices=values, target=target)
@@ -172,15 +175,6 @@ def _parse_param(preset: str, text: str) -> Param:
     if integer != (field_type is int):
         raise ValueError(f"--param {name} is a {field_type.__name__} field; {kind} does not fit")
     return Param(name, kind, low, high, target=target)
-
-
-def _parse_value(name: str, text: str, field_type: type) -> Any:
-    try:
-        if field_type is bool:
-            return {"true": True, "false": False}[text.lower()]
-        return field_type(text)
-    except (KeyError, ValueError):
-        raise ValueError(f"--param {name}: {text!r} is not a valid {field_type.__name__}") from None
 
 
 def _check_values(preset: str, param: Param, fixed: dict[str, Any]) -> None:
