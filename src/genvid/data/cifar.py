@@ -6,11 +6,9 @@ each) and `test_batch`: each a Python 2 pickle (protocol 2) of a dict with keys 
 then green, then blue values of a 32x32 image in row-major order) and `filenames`. Nothing is
 downloaded: the user points genvid at the directory.
 
-Unpickling admits only what these files need (numpy's array reconstructor, `numpy.ndarray`,
-`numpy.dtype` and `_codecs.encode`), and none of them runs: numpy's calls are recorded with the
-state pickle gives them, and the array is built from plain bytes once its dtype, shape and size
-check out. numpy's own `__setstate__` trusts its input (a damaged dtype state crashes the
-process), so a hostile or damaged file can neither run code nor crash; it raises ValueError.
+Unpickling admits only what pickled numpy arrays need, and runs none of it
+(`genvid.numpy_pickle`), so a hostile or damaged file can neither run code nor crash; it raises
+ValueError. The arrays must be integer arrays.
 
 Deviations: none in the format; `write_cifar10_batch` writes the same opcodes Python 2's
 cPickle did (byte strings as BINSTRING, `numpy.core.multiarray._reconstruct`), so its files
@@ -20,15 +18,10 @@ keys, and the default ASCII decoding fails on the pixel bytes.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
-import math
 import pickle
-import pickletools
-import reprlib
 import struct
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -38,97 +31,22 @@ import torch
 from torch import Tensor
 
 from genvid.atomic import atomic_write
+from genvid.numpy_pickle import INTEGER_DTYPES, NumpyPickleError, load_numpy_pickle
 
 OFFICIAL_TEST_BATCH_MD5 = "40351d587109b95175f43aff81a1287e"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILES = ("test_batch",)
-_GLOBALS = {  # what a batch may name, and what each stands for
-    ("numpy.core.multiarray", "_reconstruct"): "array",
-    ("numpy._core.multiarray", "_reconstruct"): "array",
-    ("numpy", "ndarray"): "ndarray",
-    ("numpy", "dtype"): "dtype",
-    ("_codecs", "encode"): "encode",  # how Python 3's protocol-2 pickles spell byte strings
-}
-_INTEGER_CODES = {f"{kind}{size}" for kind in "iu" for size in (1, 2, 4, 8)}
-
-
-class _Call:
-    """A numpy call a pickle asks for, kept with the state BUILD gives it; see `_array`."""
-
-    def __init__(self, name: str, *args: object) -> None:
-        self.name, self.args, self.state = name, args, None
-
-    def __setstate__(self, state: object) -> None:
-        self.state = state
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):  # noqa: ANN201 (pickle's own signature)
-        kind = _GLOBALS.get((module, name))
-        if kind is None:
-            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
-        return _latin1 if kind == "encode" else functools.partial(_Call, kind)
-
-
-def _latin1(text: object, encoding: object) -> bytes:
-    """`_codecs.encode` as Python 3's protocol-2 pickles call it, and no other codec."""
-    if not isinstance(text, str) or encoding != "latin1":
-        raise pickle.UnpicklingError(f"refusing _codecs.encode(..., {encoding!r})")
-    return text.encode("latin1")
-
-
-def _array(value: object, where: str) -> object:
-    """`value`, or the integer array it stands for if it is a `_Call` of numpy's reconstructor.
-
-    Its state is numpy's (version, shape, dtype, Fortran order, raw bytes), and the dtype call's
-    state starts (version, byte order). Anything else raises ValueError("{where} is ...").
-    """
-    if not isinstance(value, _Call):
-        return value
-    state = value.state if value.name == "array" else None
-    if not isinstance(state, tuple) or len(state) != 5:
-        raise ValueError(f"{where} is a numpy.{value.name} but not a whole array")
-    _, shape, dtype_call, fortran, raw = state
-    code, order = None, "|"  # numpy keeps the byte order in the dtype's state
-    if isinstance(dtype_call, _Call) and dtype_call.name == "dtype" and dtype_call.args:
-        code = _text(dtype_call.args[0])
-        if isinstance(dtype_call.state, tuple) and len(dtype_call.state) > 1:
-            order = _text(dtype_call.state[1])
-    if code not in _INTEGER_CODES or order not in ("<", ">", "|", "="):
-        raise ValueError(f"{where} is an array of dtype {code!r}, byte order {order!r}")
-    if not isinstance(shape, tuple) or any(type(n) is not int or n < 0 for n in shape):
-        raise ValueError(f"{where} is an array of shape {reprlib.repr(shape)}")
-    dtype = np.dtype(order + code)
-    size = len(raw) if isinstance(raw, (bytes, bytearray)) else None
-    if size != math.prod(shape) * dtype.itemsize:
-        raise ValueError(f"{where} is an array of {dtype} {shape} holding {size} bytes")
-    return np.frombuffer(raw, dtype).reshape(shape, order="F" if fortran is True else "C")
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bytes):
-        return value.decode("latin1")
-    return value if isinstance(value, str) else None
 
 
 def _describe(value: object) -> str:
-    if isinstance(value, np.ndarray):
-        return f"{value.dtype} {value.shape}"
-    return f"numpy.{value.name}" if isinstance(value, _Call) else type(value).__name__
+    return f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
 
 
 def _load_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    content = path.read_bytes()
     try:
-        # Walking the opcodes first refuses a length field beyond the end of the file before
-        # pickle allocates it (CPython 3.11 may then print a stray SystemError).
-        with warnings.catch_warnings():  # pickletools warns of bad escapes in text strings
-            warnings.simplefilter("ignore", DeprecationWarning)
-            for _ in pickletools.genops(content):
-                pass
-        batch = _RestrictedUnpickler(io.BytesIO(content), encoding="bytes").load()
-    except Exception as error:  # pickle's docs: a damaged pickle may raise any exception
-        raise ValueError(f"{path}: not a CIFAR-10 python batch ({_first_line(error)})") from None
+        batch = load_numpy_pickle(path.read_bytes(), dtypes=INTEGER_DTYPES, encoding="bytes")
+    except NumpyPickleError as error:
+        raise ValueError(f"{path}: not a CIFAR-10 python batch ({error})") from None
     if not isinstance(batch, dict):
         raise ValueError(f"{path}: holds a {_describe(batch)}, expected a dict")
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
@@ -136,10 +54,7 @@ def _load_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if missing:
         keys = sorted(key for key in batch if isinstance(key, str))
         raise ValueError(f"{path}: no key {missing[0]!r} (keys: {keys})")
-    data, labels = (
-        _array(batch["data"], f"{path}: data"),
-        _array(batch["labels"], f"{path}: labels"),
-    )
+    data, labels = batch["data"], batch["labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
         raise ValueError(f"{path}: data is {_describe(data)}, expected uint8 (N, 3072)")
     if data.shape[1] != 3 * 32 * 32:
@@ -150,7 +65,7 @@ def _load_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _labels(path: Path, labels: object, count: int) -> np.ndarray:
     """`labels` as int64 (N,), checked in Python first: a pickle may hold any object there."""
     if isinstance(labels, np.ndarray) and labels.ndim == 1:
-        values = labels.tolist()  # an integer array, from `_array`
+        values = labels.tolist()  # an integer array (`INTEGER_DTYPES`)
     elif isinstance(labels, (list, tuple)) and all(type(x) is int for x in labels):
         values = list(labels)
     else:
@@ -162,11 +77,6 @@ def _labels(path: Path, labels: object, count: int) -> np.ndarray:
     if values and (min(values) < 0 or max(values) > 9):
         raise ValueError(f"{path}: labels outside 0-9 ({min(values)}..{max(values)})")
     return np.array(values, dtype=np.int64)
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def cifar10_files(root: str | Path, split: Literal["train", "test"]) -> list[Path]:
