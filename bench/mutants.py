@@ -97,7 +97,7 @@ MUTANTS = [
     ),
     Mutant(
         "sampler-cache-copies-only-the-current-row",
-        "sampling.py",
+        "autoregressive/sampling.py",
         "m, top = self.margin, max(self._last, 0) // self.width",
         "m, top = self.margin, i",
         (
@@ -115,7 +115,7 @@ MUTANTS = [
     ),
     Mutant(
         "sampler-wavefront-too-steep",
-        "sampling.py",
+        "autoregressive/sampling.py",
         "skew = cache.margin + 1",
         "skew = max(cache.margin, 1)",
         (
@@ -206,7 +206,7 @@ MUTANTS = [
     # -- evaluators
     Mutant(
         "eval-image-nll-mean-leaves-out-the-first",  # issue 27
-        "evaluate.py",
+        "autoregressive/evaluate.py",
         "    dims = int(data[0].numel())\n    mean, stderr = _mean_and_stderr(nats)",
         "    dims = int(data[0].numel())\n    mean, stderr = _mean_and_stderr(nats[1:])",
         (
@@ -216,14 +216,14 @@ MUTANTS = [
     ),
     Mutant(
         "eval-image-nll-in-training-mode",
-        "evaluate.py",
+        "autoregressive/evaluate.py",
         "    per_example = []\n    with eval_mode(model):",
         "    per_example = []\n    with torch.no_grad():",
         (T_IMAGE_NLL,),
     ),
     Mutant(
         "eval-video-nll-summed-over-frames",
-        "evaluate.py",
+        "autoregressive/evaluate.py",
         "per_video.append(nats.sum(dim=(2, 3, 4)).mean(dim=1).cpu())",
         "per_video.append(nats.sum(dim=(1, 2, 3, 4)).cpu())",
         (

@@ -4,9 +4,9 @@ Every sampler draws the same values from the same generator (tests/test_raster_c
 - naive: the whole network once per drawn value (H * W * C passes). Its cost per value is
   constant, so it is measured on `--naive-values` passes of the network and scaled; the
   table says so.
-- cached: each layer computed at the new pixels only (`genvid.sampling.RasterCache`); for
-  PixelCNN and the VPN a wavefront of pixels per step (`sample_wavefront`), for the PixelRNNs
-  one pixel at a time.
+- cached: each layer computed at the new pixels only
+  (`genvid.autoregressive.sampling.RasterCache`); for PixelCNN and the VPN a wavefront of
+  pixels per step (`sample_wavefront`), for the PixelRNNs one pixel at a time.
 - compiled: the wavefront step through `torch.compile` (one graph for every step and frame);
   its one-off compilation is timed apart. The PixelRNNs' steppers keep Python state per row
   and are not compiled.

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import genvid
-from genvid.sampling import RasterCache
+from genvid.autoregressive.sampling import RasterCache
 
 SIZE = (5, 6)
 RGB = dict(channels=3, likelihood="categorical")

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from causality import assert_raster_causal
 
+from genvid.autoregressive.sampling import RasterCache
 from genvid.nn.masked import MaskedConv2d, causal_mask
 from genvid.nn.recurrent import (
     DiagonalBiLSTM,
@@ -12,7 +13,6 @@ from genvid.nn.recurrent import (
     skew,
     unskew,
 )
-from genvid.sampling import RasterCache
 
 
 def _randomise(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

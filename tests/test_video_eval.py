@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from genvid.autoregressive.evaluate import bits_per_dim, evaluate_video_nll
 from genvid.data import entropy_per_sequence, regenerate_test_set
-from genvid.evaluate import bits_per_dim, evaluate_video_nll
 from genvid.models.base import LikelihoodModel
 from genvid.models.vpn import VideoPixelNetwork, VPNConfig
 from genvid.viz import save_video_gif, video_frames

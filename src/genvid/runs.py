@@ -20,7 +20,7 @@ import torch
 
 from genvid import data as gdata
 from genvid.atomic import atomic_write, prepare_output
-from genvid.evaluate import NonFiniteResultError
+from genvid.autoregressive.evaluate import NonFiniteResultError
 from genvid.nn.likelihoods import OutOfSupportError
 from genvid.presets import create, get_preset, make_config, protocol, update
 from genvid.protocols import Protocol

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from genvid.autoregressive.sampling import ParamsAt, RasterCache, sample_cached_or_naive
 from genvid.models.base import check_config, eval_mode
 from genvid.models.raster import RasterModel
 from genvid.nn.head import OutputHead
 from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights
 from genvid.nn.residual import MaskedResidualBlock
-from genvid.sampling import ParamsAt, RasterCache, sample_cached_or_naive
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class PixelCNN(RasterModel):
 
         `temperature` divides the logits (1.0: the model's distribution); completion keeps the
         pixels of `start` (uint8 `[n, C, H, W]`) where `given` (bool `[H, W]`) is set and
-        draws the rest conditioned on them (`genvid.sampling.sample_raster`).
+        draws the rest conditioned on them (`genvid.autoregressive.sampling.sample_raster`).
 
         Returns: uint8 `[n, C, H, W]`.
         """

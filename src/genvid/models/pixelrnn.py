@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from genvid.autoregressive.sampling import ParamsAt, sample_raster
 from genvid.models.base import check_config, eval_mode
 from genvid.models.raster import RasterModel
 from genvid.nn.head import OutputHead
 from genvid.nn.masked import MaskedConv2d
 from genvid.nn.recurrent import RecurrentBlock
-from genvid.sampling import ParamsAt, sample_raster
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,8 @@ class PixelRNN(RasterModel):
         """Draw `n` images of `size`: cached (`fast`) or naive; the same draws either way.
 
         `condition`, `start` and `known` serve the multi-scale model: the conditioning map
-        `[n, condition_channels, H, W]`, and pixels given in advance (`genvid.sampling`).
+        `[n, condition_channels, H, W]`, and pixels given in advance
+        (`genvid.autoregressive.sampling`).
         `given` (bool `[H, W]`) keeps those pixels of `start` and draws the rest conditioned
         on them (completion); `temperature` divides the logits (1.0: exact). `compiled` is
         refused: the recurrent steppers keep Python state per row (`RowLSTMStepper`).

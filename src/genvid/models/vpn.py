@@ -41,13 +41,13 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from genvid.autoregressive.sampling import ParamsAt, RasterCache, sample_cached_or_naive
 from genvid.models.base import check_config, eval_mode
 from genvid.models.raster import RasterModel
 from genvid.nn.convlstm import ConvLSTMCell, State
 from genvid.nn.head import OutputHead
 from genvid.nn.masked import MaskedConv2d, prepare_pixel_weights, read_at
 from genvid.nn.multiplicative import ResidualMultiplicativeBlock
-from genvid.sampling import ParamsAt, RasterCache, sample_cached_or_naive
 
 DILATIONS = (1, 2, 4, 8)  # encoder rates, repeated (section 4)
 
@@ -327,9 +327,10 @@ class VideoPixelNetwork(RasterModel):
         """Continue `context` by `steps` frames, or, without context, draw `n` videos of
         `size` from an all-zero previous frame. Completion: the first drawn frame keeps the
         pixels of `start` (uint8 `[B, C, H, W]`) where `given` (bool `[H, W]`) is set and
-        draws the rest conditioned on them (`genvid.sampling.sample_raster`). Cached (`fast`: a
-        wavefront of pixels per step, each step compiled if `compiled`: one compilation serves
-        every frame) or naive decoding draw the same values from the same generator.
+        draws the rest conditioned on them (`genvid.autoregressive.sampling.sample_raster`).
+        Cached (`fast`: a wavefront of pixels per step, each step compiled if `compiled`: one
+        compilation serves every frame) or naive decoding draw the same values from the same
+        generator.
         `temperature` divides the logits (1.0: exact).
 
         Returns: uint8 `[B, steps, C, H, W]`.

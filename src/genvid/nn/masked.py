@@ -192,7 +192,7 @@ class MaskedConv2d(nn.Module):
                 integer tensors (gathered with `tap_rows`, `tap_cols`: the step has no Python
                 value to specialise on, so `torch.compile` makes one graph for all pixels);
                 or `[K]` integer tensors: K pixels at once, none of which may read another's
-                output (a wavefront, `genvid.sampling.sample_wavefront`).
+                output (a wavefront, `genvid.autoregressive.sampling.sample_wavefront`).
 
         Returns: `[B, out]`, or `[B * K, out]` (batch-major) for K pixels.
         """

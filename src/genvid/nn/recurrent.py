@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from genvid.nn.masked import MaskedConv2d
 
 if TYPE_CHECKING:
-    from genvid.sampling import RasterCache
+    from genvid.autoregressive.sampling import RasterCache
 
 GATES = 4  # o, f, i, g
 LayerKind = Literal["row", "diagonal"]

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genvid.evaluate import evaluate_nll
+from genvid.autoregressive.evaluate import evaluate_nll
 from genvid.protocols.base import Sampler, SampleRequest, check_given, no_samples, paper_line
 from genvid.viz import save_image_grid
 

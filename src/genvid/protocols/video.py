@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from genvid import data as gdata
-from genvid.evaluate import evaluate_video_nll
+from genvid.autoregressive.evaluate import evaluate_video_nll
 from genvid.protocols.base import (
     Sampler,
     SampleRequest,

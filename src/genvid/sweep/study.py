@@ -59,7 +59,7 @@ from typing import Any
 
 from genvid import data as gdata
 from genvid import runs
-from genvid.evaluate import NonFiniteResultError
+from genvid.autoregressive.evaluate import NonFiniteResultError
 from genvid.presets import get_preset, protocol, update
 from genvid.sweep.space import SearchSpace
 from genvid.sweep.storage import (
