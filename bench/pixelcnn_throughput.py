@@ -3,7 +3,8 @@
 The naive form is what most implementations do: keep the full k x k kernel, multiply it by
 its mask in every call, and run in the default NCHW layout. genvid stores only the rows a
 causal mask can leave non-zero and keeps activations channels_last.
-Prints a table of images/s (forward + backward + Adam step, batch 64, 28x28 binary).
+Prints a table of images/s (the step `fit` runs, with Adam: `bench/steptimer.py`; batch 64,
+28x28 binary).
 
     python bench/pixelcnn_throughput.py [--steps 10] [--sizes 32x7,64x15,128x15]
 """
@@ -12,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
 
 import torch
 import torch.nn.functional as F
+from steptimer import seconds_per_step
 
 import genvid
 from genvid.nn.masked import MaskedConv2d
@@ -47,20 +48,8 @@ def images_per_second(hidden, layers, *, precision, channels_last, steps, batch=
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(x)["loss"]
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
-    for _ in range(2):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - start), sum(p.numel() for p in model.parameters())
+    seconds = seconds_per_step(model, x, optimiser, steps=steps, warmup=2, precision=precision)
+    return batch / seconds, sum(p.numel() for p in model.parameters())
 
 
 def main() -> None:

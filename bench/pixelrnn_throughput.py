@@ -1,7 +1,7 @@
 """PixelRNN on the CPU: training throughput at the MNIST presets, and the vectorised
 recurrences against a pixel-by-pixel loop.
 
-Table 1: images/s of a training step (forward + backward + Adam step) of each model at its
+Table 1: images/s of a training step (the step `fit` runs, with Adam) of each model at its
 MNIST preset (binary 28x28, batch 16 as in the paper), fp32 and bf16 autocast; PixelCNN for
 comparison.
 Table 2: one recurrent layer at the MNIST size (2h = 32 maps in, h = 16), forward only: the
@@ -18,6 +18,7 @@ import argparse
 import time
 
 import torch
+from steptimer import seconds_per_step
 
 import genvid
 from genvid.nn.recurrent import DiagonalBiLSTM, RowLSTM
@@ -30,20 +31,8 @@ def training_rate(preset: str, *, precision: str, steps: int, batch: int, size: 
     model = genvid.create(preset)
     x = (torch.rand(batch, 1, size, size) < 0.3).to(torch.uint8)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(x)["loss"]
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    rate = batch * steps / (time.perf_counter() - start)
-    return rate, sum(p.numel() for p in model.parameters())
+    seconds = seconds_per_step(model, x, optimiser, steps=steps, precision=precision)
+    return batch / seconds, sum(p.numel() for p in model.parameters())
 
 
 @torch.no_grad()

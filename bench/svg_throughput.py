@@ -1,7 +1,7 @@
 """SVG on the CPU: training sequences/s of each variant, fp32 and bf16, and the batched frame
 networks against a per-frame loop of the same model.
 
-Table 1: sequences/s of a training step (forward + backward + Adam) of `svg-lp-smmnist`,
+Table 1: sequences/s of a training step (the step `fit` runs, with Adam) of `svg-lp-smmnist`,
 `svg-fp-smmnist` and `svg-det-smmnist` at the paper's size (DCGAN-64, g 128, LSTMs 256),
 batch 16 of 15-frame Stochastic Moving MNIST sequences (5 past + 10 future), fp32, bf16
 autocast, and bf16 with channels_last weights (`genvid train --precision bf16
@@ -16,9 +16,9 @@ alternating in one run; the ratio is the gain of batching.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from steptimer import seconds_per_step
 
 import genvid
 from genvid.data import train_stream
@@ -57,19 +57,7 @@ def rate(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(batch)["loss"]
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return len(batch) * steps / (time.perf_counter() - start)
+    return len(batch) / seconds_per_step(model, batch, optimiser, steps=steps, precision=precision)
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """Video Pixel Network cost on this machine: training throughput, memory, sampling time.
 
 Table 1, one row per preset and way of training (each row in a fresh process, so its peak
-memory is its own): training sequences/s (forward + backward + RMSProp step, the paper's
-optimiser) at batch 16, 20 frames of 64x64 (19 frames scored, as in training); the peak
-resident memory of that process; the convolution and matmul work of one step (counted by
-`torch.utils.flop_counter` at batch 1, times the batch) and the rate it was done at. Ways:
+memory is its own): training sequences/s (the step `fit` runs, `bench/steptimer.py`, with
+RMSProp, the paper's optimiser) at batch 16, 20 frames of 64x64 (19 frames scored, as in
+training); the peak resident memory of that process; the convolution and matmul work of one
+step (counted by `torch.utils.flop_counter` at batch 1, times the batch) and the rate it was
+done at. Ways:
 bf16 autocast; bf16 with channels_last weights and `torch.compile` (what `genvid train
 --precision bf16 --channels-last --compile` does); bf16 with `checkpoint_activations`; fp32,
 plain and checkpointed; and the TensorFlow reimplementation's equal work ("10+10-nograd": 10
@@ -35,6 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import torch
+from steptimer import seconds_per_step
 from torch.utils.flop_counter import FlopCounterMode
 
 import genvid
@@ -64,14 +66,6 @@ def _video(batch: int, frames: int, size: int) -> torch.Tensor:
     return torch.randint(0, 256, (batch, frames, 1, size, size), dtype=torch.uint8)
 
 
-def _training_step(model, net, optimiser, video, bf16: bool) -> None:
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss = net(video)["loss"]
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
-
-
 def train_row(preset: str, way: str, batch: int, frames: int, size: int, steps: int) -> tuple:
     """In a fresh process: (sequences/s, peak RSS in GiB, TFLOP per step, TFLOP/s)."""
     keep_freed_memory()
@@ -87,11 +81,9 @@ def train_row(preset: str, way: str, batch: int, frames: int, size: int, steps: 
         net = torch.compile(model)
     optimiser = torch.optim.RMSprop(model.parameters(), lr=3e-4)
     video = _video(batch, frames, size)
-    _training_step(model, net, optimiser, video, bf16)  # warm-up (and compilation)
-    start = time.perf_counter()
-    for _ in range(steps):
-        _training_step(model, net, optimiser, video, bf16)
-    seconds = (time.perf_counter() - start) / steps
+    precision = "bf16" if bf16 else "fp32"
+    # the warm-up step compiles `net` where it is compiled
+    seconds = seconds_per_step(net, video, optimiser, steps=steps, precision=precision)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     return batch / seconds, peak, tflop, tflop / seconds
 
