@@ -368,7 +368,7 @@ def test_fvd_protocol_figures_equal_a_float64_reference(stub_i3d):
     examples = _clips(1000, seed=8)
     model = ClipBank(_clips(2000, seed=9) // 2)  # darker: a clear FVD
     report = _evaluate(model, examples, samples=450)
-    fake, first, second = stub_i3d
+    fake, first, second, constant = stub_i3d
     assert fake.shape == (450, 16, 1, 5, 5)
     features = [clips.double().flatten(1).numpy() for clips in stub_i3d]
     for got, (a, b) in ((report["fvd"], (0, 1)), (report["fvd_real_vs_real"], (2, 1))):
@@ -388,7 +388,26 @@ def test_fvd_protocol_figures_equal_a_float64_reference(stub_i3d):
     assert report["real_subsets"]["seed"] == REAL_SUBSET_SEED
     assert report["real_subsets"]["size"] == 450 and report["real_subsets"]["drawn_from"] == 1000
     summary = VideoFVD(frames=16).summary(report)
-    assert "FVD" in summary[0] and "real vs real" in summary[1] and "diversity" in summary[2]
+    assert "FVD" in summary[0] and "real vs real" in summary[1] and "diversity" in summary[3]
+
+
+def test_baselines_are_the_fvd_of_a_black_and_of_the_mean_held_out_clip(stub_i3d):
+    examples = _clips(1000, seed=8)
+    report = _evaluate(ClipBank(_clips(500, seed=9)), examples, samples=450)
+    _, first, second, constant = stub_i3d
+    mean_clip = second.double().mean(dim=0).round()  # the floor's real clips, held out
+    assert torch.equal(constant[0], torch.zeros_like(second[0]))
+    assert torch.equal(constant[1].double(), mean_clip)
+    real = first.double().flatten(1).numpy()
+    mu, sigma = real.mean(axis=0), np.cov(real, rowvar=False)
+    for name, clip in (("black", constant[0]), ("mean_clip", constant[1])):
+        # a generator of one clip: no spread, so FVD = |f - mu|^2 + tr(Sigma) (closed form)
+        expected = np.square(clip.double().flatten().numpy() - mu).sum() + np.trace(sigma)
+        assert report["baselines"][name] == pytest.approx(expected, rel=1e-9)
+    assert (
+        report["baselines"]["black"] > report["baselines"]["mean_clip"] > report["fvd_real_vs_real"]
+    )
+    assert "black clip" in VideoFVD(frames=16).summary(report)[2]
 
 
 def _indices(clips: torch.Tensor, examples: torch.Tensor) -> list[int]:
@@ -402,7 +421,7 @@ def test_real_subsets_are_random_disjoint_and_the_same_in_every_evaluation(stub_
     examples = _clips(100, seed=10, frames=20)
     model = ClipBank(_clips(50, seed=11))
     _evaluate(model, examples, samples=30, seed=0)
-    _, first, second = stub_i3d
+    _, first, second, _ = stub_i3d
     a, b = _indices(first, examples), _indices(second, examples)
     assert len(set(a)) == len(set(b)) == 30 and not set(a) & set(b)  # disjoint
     assert set(a) | set(b) != set(range(60))  # not the first 2N clips
@@ -411,7 +430,7 @@ def test_real_subsets_are_random_disjoint_and_the_same_in_every_evaluation(stub_
 
     stub_i3d.clear()
     again = _evaluate(model, examples, samples=30, seed=1)  # another sampling seed
-    assert len(stub_i3d) == 1  # the generated clips only: both real sets were cached ...
+    assert len(stub_i3d) == 2  # generated and constant clips only: the real sets were cached ...
     assert len(list(feature_cache.glob("*.npy"))) == 2  # ... under the same content keys
     assert again["real_subsets"]["seed"] == REAL_SUBSET_SEED
     other = real_subsets(100, 30, seed=REAL_SUBSET_SEED + 1)
@@ -424,7 +443,7 @@ def test_the_common_protocol_is_2048_clips_and_fewer_are_marked_not_comparable(s
     model = ClipBank(_clips(300, seed=13))
     report = _evaluate(model, examples, samples=None)
     assert report["count"] == 2048 and report["comparable"] is True
-    assert [len(clips) for clips in stub_i3d] == [2048] * 3
+    assert [len(clips) for clips in stub_i3d] == [2048] * 3 + [2]
     assert "NOT comparable" not in VideoFVD().summary(report)[0]
     small = _evaluate(model, examples, samples=256)
     assert small["comparable"] is False and "not comparable" in small["note"]

@@ -431,7 +431,7 @@ def test_fvd_protocol_scores_generated_clips_against_real_ones_and_reports_the_f
     report = judge.evaluate(
         tiny(), real, data="moving-mnist", batch_size=None, samples=3, device="cpu", seed=0
     )
-    fake, first, second = seen
+    fake, first, second, _black_and_mean = seen
     assert fake.shape == (3, 16, 1, 64, 64)
     chosen, other = real_subsets(7, 3)  # the protocol's seeded, disjoint real subsets
     assert not set(chosen.tolist()) & set(other.tolist())

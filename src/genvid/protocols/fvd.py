@@ -13,6 +13,10 @@ is marked not comparable in the report.
   N: test sets such as Ms. Pac-Man's are consecutive blocks of play.
 - Floor: the FVD between that subset and a second, disjoint random subset of N test clips
   (same seed), what a perfect generator would score at this N. So 2N test clips are needed.
+- Baselines, what doing nothing scores: a generator that always draws the same clip, all
+  black or the pixel mean of the floor's held-out real clips. A constant set of features has
+  no spread, so its FVD is `|f - mu|^2 + tr(Sigma)` against the real subset's statistics: one
+  I3D pass each, exact at any N. A model above them has learnt less than the data's mean.
 - Diversity (`genvid.frechet.feature_diversity`): the generated features' mean pairwise
   distance and covariance trace over the real subset's, 1 as diverse as the data, near 0 for
   a collapsed generator; and the same ratios of the second real subset, the noise at this N.
@@ -104,19 +108,28 @@ class VideoFVD:
                 ]
             )
         batch_size = batch_size or 8
-        features = [i3d_features(fake, load_i3d_weights(), batch_size=batch_size, device=device)]
+        i3d = load_i3d_weights()
+        features = [i3d_features(fake, i3d, batch_size=batch_size, device=device)]
         for indices in real_subsets(len(examples), n):
             clips = examples[indices, : self.frames]  # (n, frames, C, H, W)
             # the same real clips recur in every evaluation: their features are kept on disk
             features.append(cached_i3d_features(clips, batch_size=batch_size, device=device))
         generated, real, other_real = features
         stats = [gaussian_stats(f) for f in features]
+        held_out = clips.float().mean(dim=0).round().to(torch.uint8)  # the floor's mean clip
+        constant = torch.stack([torch.zeros_like(held_out), held_out])
+        constant = i3d_features(constant, i3d, batch_size=batch_size, device=device)
+        no_spread = torch.zeros_like(stats[1][1])
         comparable = n == PROTOCOL_CLIPS
         return {
             "count": n,
             "frames": self.frames,
             "fvd": frechet_distance(*stats[0], *stats[1]),
             "fvd_real_vs_real": frechet_distance(*stats[2], *stats[1]),
+            "baselines": {
+                name: frechet_distance(f, no_spread, *stats[1])
+                for name, f in zip(("black", "mean_clip"), constant, strict=True)
+            },
             "comparable": comparable,
             "note": (
                 "the common protocol (StyleGAN-V): 2,048 generated vs 2,048 real clips"
@@ -132,6 +145,8 @@ class VideoFVD:
                 "data, near 0 collapsed; real_vs_real: the second real subset's, the noise at "
                 "this N",
             },
+            "baselines_definition": "FVD of a generator that always draws one clip: black, "
+            "or the pixel mean of the second real subset (held out from the scored one)",
             "real_subsets": {
                 "seed": REAL_SUBSET_SEED,
                 "size": n,
@@ -159,6 +174,14 @@ class VideoFVD:
             f"{report['frames']}-frame clips; {protocol})",
             f"  real vs real {report['fvd_real_vs_real']:.1f} (two disjoint random real sets: "
             "the floor at this size)",
+            *(
+                [
+                    f"  baselines    black clip {report['baselines']['black']:.1f}, mean real "
+                    f"clip {report['baselines']['mean_clip']:.1f} (a generator drawing one clip)"
+                ]
+                if "baselines" in report  # reports written before the baselines have none
+                else []
+            ),
             f"  diversity    {diversity['pairwise_ratio']:.3f} (mean pairwise I3D distance over "
             f"the data's; trace ratio {diversity['trace_ratio']:.3f}; real vs real "
             f"{diversity['real_vs_real']['pairwise_ratio']:.3f}; near 0: collapsed)",
