@@ -262,6 +262,17 @@ def test_missing_ale_py_and_rom(monkeypatch):
         pacman.rom_path()
 
 
+def test_missing_ale_py_is_named_before_any_note_of_rendering(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ale_py", None)
+    with pytest.raises(ImportError, match=f"^{re.escape(ALE_MISSING)}$"):
+        pacman.ensure_pacman_set(tmp_path / "new")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / pacman.METADATA).write_text('{"version": 1}')
+    with pytest.raises(ImportError, match=f"^{re.escape(ALE_MISSING)}$"):
+        pacman.ensure_pacman_set(tmp_path / "old")
+    assert capsys.readouterr().err == ""
+
+
 @needs_ale
 def test_missing_rom(monkeypatch):
     from ale_py import roms

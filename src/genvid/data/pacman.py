@@ -472,9 +472,11 @@ def ensure_pacman_set(root: str | Path | None = None) -> Path:
     written before checksums were recorded gets them now (`record_checksums`)."""
     root = default_root() if root is None else Path(root)
     if not is_written(root):
+        _import_ale()  # a missing ale-py is the one line, not a note of work that cannot start
         print(f"genvid: generating the Ms. Pac-Man clips in {root} (once, ~3 min)", file=sys.stderr)
         write_pacman_set(root)
     elif written_version(root) not in (None, VERSION):
+        _import_ale()
         print(
             f"genvid: re-rendering the Ms. Pac-Man clips in {root}: they are version "
             f"{written_version(root)} of the set, this genvid makes version {VERSION} "
