@@ -39,3 +39,9 @@ def test_info_prints_each_presets_recipe():
     lines = result.output.splitlines()
     assert sum(line.lstrip().startswith("recipe: ") for line in lines) == len(presets())
     assert "recipe: adam lr 0.002, batch 100, no clipping, constant lr: SVG's code" in result.output
+
+
+def test_an_adversarial_recipe_names_each_groups_optimiser_not_the_unused_train_lr():
+    summary = recipe_summary("videogan-mmnist")  # WGAN-GP: Adam lr 1e-4 for every group
+    assert summary.startswith("critic adam lr 0.0001, frame_generator adam lr 0.0001, lstm adam")
+    assert "lr 0.001" not in summary

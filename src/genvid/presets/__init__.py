@@ -68,9 +68,9 @@ def recipe_summary(name: str) -> str:
     preset = get_preset(name)
     config = TrainConfig(**preset.train)
     clip = "no clipping" if config.grad_clip is None else f"clipping {config.grad_clip:g}"
+    optimizers = preset.update(preset.config).describe(config)
     return (
-        f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, {clip}, "
-        f"{config.lr_schedule} lr: {preset.recipe}"
+        f"{optimizers}, batch {config.batch_size}, {clip}, {config.lr_schedule} lr: {preset.recipe}"
     )
 
 

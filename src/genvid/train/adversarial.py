@@ -189,6 +189,10 @@ class AdversarialUpdate:
             metrics.update(latest)
         return metrics
 
+    def describe(self, config: TrainConfig) -> str:
+        """Each group's optimiser (the model config's: `config` has none of its own)."""
+        return ", ".join(f"{group} {r.optimizer} lr {r.lr:g}" for group, r in self.recipes.items())
+
     def state_dict(self) -> dict:
         return {"phase": self.phase, "count": self.count}
 

@@ -55,6 +55,10 @@ class Update(Protocol):
         """
         ...
 
+    def describe(self, config: TrainConfig) -> str:
+        """The optimisers this update builds under `config`, e.g. "adam lr 0.002"."""
+        ...
+
     def state_dict(self) -> dict:
         """What a resumed run needs besides the optimisers (e.g. the current phase)."""
         ...
@@ -90,6 +94,9 @@ class LikelihoodUpdate:
             clip_mode=config.grad_clip_mode,
             step=step + 1,
         )
+
+    def describe(self, config: TrainConfig) -> str:
+        return f"{config.optimizer} lr {config.lr:g}"
 
     def state_dict(self) -> dict:
         return {}
