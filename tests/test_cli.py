@@ -71,6 +71,17 @@ def test_eval_prints_and_writes_a_report_named_after_its_limit(trained_run, caps
     assert report["nll_nats_stderr"] > 0
 
 
+def test_train_reads_its_data_once(tmp_path, capsys, monkeypatch):
+    from genvid import data as gdata
+
+    calls, read = [], gdata.train_stream
+    monkeypatch.setattr(gdata, "train_stream", lambda *a, **kw: calls.append(a) or read(*a, **kw))
+    argv = ["train", "pixelcnn-mnist", *TINY, "--steps", "1", "--batch-size", "2"]
+    code, _, err = run([*argv, "--out", tmp_path / "run"], capsys)
+    assert code == 0, err
+    assert calls == [("binarized-mnist",)]
+
+
 def test_sample_writes_a_grid(trained_run, tmp_path, capsys):
     out_file = tmp_path / "grid.png"
     code, out, err = run(
@@ -88,6 +99,22 @@ def test_sample_writes_a_grid(trained_run, tmp_path, capsys):
         assert np.array_equal(np.asarray(image), eager)  # the same draws, compiled
     code, _, err = run([*argv, "--naive", "--out", str(compiled_file)], capsys)
     assert code == 2 and "--naive has no step" in err
+
+
+def test_sample_draws_the_training_datas_size_without_reading_the_data(
+    trained_run, tmp_path, capsys, monkeypatch
+):
+    from genvid import data as gdata
+
+    def unread(*args, **kwargs):
+        raise AssertionError("genvid sample read the training data")
+
+    monkeypatch.setattr(gdata, "train_stream", unread)
+    out_file = tmp_path / "grid.png"
+    code, _, err = run(["sample", str(trained_run), "--n", "1", "--out", str(out_file)], capsys)
+    assert code == 0, err
+    with Image.open(out_file) as image:
+        assert image.size == (28 + 2 * 2, 28 + 2 * 2)  # one binarized MNIST image, padded
 
 
 def test_sample_completes_given_images_at_a_temperature(trained_run, tmp_path, capsys):
@@ -211,6 +238,9 @@ def test_video_run_trains_evaluates_against_the_bound_and_samples_a_gif(tmp_path
     assert "frames 11-20 given 1-10" in out
     report = json.loads((run_dir / "eval-limit2.json").read_text())
     assert report["protocol"]["count"] == 2 and report["protocol"]["seed"] == 150204681
+    assert (
+        report["protocol"]["data"] == "moving-mnist (regenerated from MNIST-test, seed 150204681)"
+    )
     assert report["nll_nats_per_frame"] > report["lower_bound_nats_per_frame"] > 0
 
     gif = tmp_path / "continued.gif"

@@ -181,7 +181,10 @@ def test_cifar10_presets_train_evaluate_and_sample_on_cifar_files(preset, tmp_pa
     run = tmp_path / "run"
     overrides = dict(hidden_channels=3, num_layers=1, output_channels=3)
     options = dict(steps=2, batch_size=2, device="cpu", log_every=1, checkpoint_every=2)
-    result = runs.start_run(preset, overrides, "cifar10", str(tmp_path / "data"), run, options)
+    spec = runs.Run.new(
+        preset, overrides=overrides, data="cifar10", root=str(tmp_path / "data"), train=options
+    )
+    result = runs.start_run(spec, run)
     assert result.step == 2
     report, _, _ = runs.evaluate_run(run, limit=2, device="cpu")
     model, _, step = runs.load_run_model(run, torch.device("cpu"))

@@ -80,11 +80,11 @@ def test_a_nan_momentum_is_refused_before_training(tmp_path, capsys):
 
 
 def test_report_names_say_the_number_of_samples():
-    spec = {"data": {"name": "moving-mnist-stochastic"}}
-    assert runs.report_name("moving-mnist-stochastic", "test", None, spec) == "eval.json"
-    name = runs.report_name("moving-mnist-stochastic", "test", None, spec, 2)
+    run, data = runs.Run.new("svg-lp-smmnist"), "moving-mnist-stochastic"
+    assert runs.report_name(run, data=data, split="test", limit=None) == "eval.json"
+    name = runs.report_name(run, data=data, split="test", limit=None, samples=2)
     assert name == "eval-samples2.json"
-    name = runs.report_name("moving-mnist-stochastic", "test", 8, spec, 2)
+    name = runs.report_name(run, data=data, split="test", limit=8, samples=2)
     assert name == "eval-limit8-samples2.json"
 
 
@@ -206,6 +206,32 @@ def test_many_samples_are_predicted_in_bounded_chunks_and_the_best_is_kept(monke
     scores = ssim(drawn, truth.expand_as(drawn))  # (B, n, K)
     best = scores[torch.arange(2), scores.mean(dim=2).argmax(dim=1)]
     assert report["ssim"] == pytest.approx(best.mean().item(), rel=1e-5)
+
+
+def test_a_sample_sheet_of_many_videos_is_predicted_in_bounded_chunks(monkeypatch, tmp_path):
+    from genvid.data import regenerate_test_set
+    from genvid.metrics import ssim
+    from genvid.protocols import FramePrediction, prediction
+    from genvid.protocols.base import SampleRequest
+
+    monkeypatch.setattr(prediction, "SHEET_PASS", 25)  # 2 videos x 10 samples per call
+    sheets = []
+    monkeypatch.setattr(prediction, "save_video_gif", lambda *args: sheets.append(args))
+    videos = regenerate_test_set(5, stochastic=True)[..., :16, :16]  # (5, 25, 1, 16, 16)
+    model = NoisyCopies(videos)
+    request = SampleRequest(
+        out=tmp_path / "sheet.gif", count=5, steps=None, size=None,
+        generator=torch.Generator().manual_seed(0), fast=True,
+    )  # fmt: skip
+    FramePrediction(samples=10).sample(model, request, lambda count: videos[:count])
+    assert [len(call) for call in model.calls] == [20, 20, 10]  # whole videos, <= 25 a call
+    drawn = torch.cat(model.calls).unflatten(0, (5, 10))  # (B, n, K, C, H, W)
+    context, truth, columns, _ = sheets[0]
+    assert torch.equal(context, videos[:, :5]) and torch.equal(truth, videos[:, 5:])
+    scores = ssim(drawn.float() / 255, truth.unsqueeze(1).expand_as(drawn).float() / 255)
+    best = drawn[torch.arange(5), scores.mean(dim=2).argmax(dim=1)]
+    assert torch.equal(columns[0], best)  # the best of each video's 10, then its draws 1-3
+    assert all(torch.equal(columns[k], drawn[:, k]) for k in (1, 2, 3)) and len(columns) == 4
 
 
 # item 18: --complete values the model cannot be given are refused in one line

@@ -20,6 +20,7 @@ from genvid.allocator import keep_freed_memory
 from genvid.configcheck import parse_field_value
 from genvid.errors import first_line
 from genvid.presets import get_preset, make_config, presets, recipe_summary
+from genvid.protocols.prediction import plot_reports
 from genvid.sweep.storage import SweepError
 from genvid.train import NonFiniteLossError
 
@@ -171,10 +172,15 @@ def train(
         if not preset:
             raise ValueError("name a PRESET to train (see `genvid info`) or --resume RUN")
         model_overrides = _parse_overrides(preset, overrides)
-        run_dir = Path(out or Path("runs") / preset)
-        result = runs.start_run(
-            preset, model_overrides, data_name, root, run_dir, chosen, overfit=overfit
+        run = runs.Run.new(
+            preset,
+            overrides=model_overrides,
+            data=data_name,
+            root=root,
+            train=chosen,
+            overfit=overfit,
         )
+        result = runs.start_run(run, Path(out or Path("runs") / preset))
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 speaks for the run
     click.echo(
@@ -332,7 +338,7 @@ def plot(runs_, out) -> None:
     Each RUN is a run directory (its eval.json) or a report file; put the deterministic
     baseline beside the stochastic models: genvid plot runs/svg-lp runs/svg-det --out fig.png
     """
-    click.echo(f"wrote {runs.plot_runs([Path(r) for r in runs_], Path(out))}")
+    click.echo(f"wrote {plot_reports([Path(r) for r in runs_], Path(out))}")
 
 
 @cli.group(context_settings=CONTEXT)

@@ -2,7 +2,8 @@
 
 A run directory is self-describing (`docs/design.md`): `config.json` holds the preset, its
 overrides and the data description, so every later command rebuilds the same model and data
-from the directory alone.
+from the directory alone. A command resolves its run once, into a `Run` (`Run.new` from a
+preset and options, `Run.load` from a directory), and reads everything from that.
 """
 
 from __future__ import annotations
@@ -12,62 +13,166 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from genvid import data as gdata
 from genvid.atomic import atomic_write, prepare_output
 from genvid.autoregressive.evaluate import NonFiniteResultError
 from genvid.nn.likelihoods import OutOfSupportError
-from genvid.presets import create, get_preset, make_config, protocol, update
+from genvid.presets import Preset, get_preset, make_config
 from genvid.protocols import Protocol
 from genvid.protocols.base import SampleRequest
 from genvid.train import (
     FitResult,
+    Stream,
     TrainConfig,
+    Update,
     fit,
     load_checkpoint,
     read_run_config,
     seed_everything,
 )
 from genvid.train.distributed import resolve_device
-from genvid.viz import BASELINE_STYLES, plot_frame_prediction
-
-
-def _model_from_spec(spec: dict[str, Any]) -> torch.nn.Module:
-    return create(spec["model"]["preset"], **spec["model"]["overrides"])
-
-
-def _protocol(spec: dict[str, Any]) -> Protocol:
-    return protocol(spec["model"]["preset"], **spec["model"]["overrides"])
-
 
 # What config.json must hold besides "train": key -> {entry: allowed types}.
 _SPEC_SHAPE = {
     "model": {"preset": (str,), "overrides": (dict,)},
     "data": {"name": (str,), "root": (str, type(None))},
 }
+# Training options a retrained sweep trial does not keep: its budget and its intervals.
+_TRIAL_ONLY = ("steps", "checkpoint_every", "log_every", "sample_every")
 
 
-def _read_spec(run_dir: Path) -> dict[str, Any]:
-    """RUN/config.json, checked so that a damaged or hand-edited file fails in one line."""
-    stored = read_run_config(run_dir)
-    path = run_dir / "config.json"
-    for key, entries in {**_SPEC_SHAPE, "train": {}}.items():
-        if not isinstance(stored.get(key), dict):
-            raise ValueError(f"{path} is not a genvid run config: it has no {key!r} object")
-        for entry, kinds in entries.items():
-            if not isinstance(stored[key].get(entry), kinds):
-                raise ValueError(f"{path}: {key}.{entry} is missing or of the wrong type")
-    try:
-        make_config(stored["model"]["preset"], **stored["model"]["overrides"])
-        TrainConfig.from_dict(stored["train"])
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
-    return stored
+@dataclass(frozen=True)
+class DataSpec:
+    """A run's training data, as config.json's "data" holds it."""
+
+    name: str  # a `genvid.data` registry name, or the path of a Moving MNIST .npy file
+    root: str | None = None  # where the user's data live (None: the default place)
+    overfit: bool = False  # the data set's first example in every batch slot
+    holdout: bool = False  # without what the data's "valid" split is made of (sweep trials)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """A run resolved once: its preset, model config, training config, data and protocol.
+
+    `record` is config.json's "model" and "data" as `fit` stores them and, on resume, compares
+    them with the stored ones: made here for a new run, kept as read for a stored one (so a
+    directory an older release wrote, without "overfit" or "holdout", resumes unchanged).
+    """
+
+    preset: Preset
+    overrides: dict[str, Any]  # the fields of the preset's model config the run changes
+    config: Any  # the model config: the preset's with `overrides`
+    train: TrainConfig
+    data: DataSpec
+    protocol: Protocol  # how the run is evaluated and sampled
+    record: dict[str, Any]
+
+    @classmethod
+    def new(
+        cls,
+        preset: str,
+        *,
+        overrides: dict[str, Any] | None = None,
+        data: str | None = None,
+        root: str | None = None,
+        train: dict[str, Any] | None = None,
+        overfit: bool = False,
+        holdout: bool = False,
+    ) -> Run:
+        """A fresh run of `preset` on `data` (default: the preset's own); the `train` options
+        win over the preset's recipe (`Preset.train`). Reads no data."""
+        found = get_preset(preset)
+        overrides = overrides or {}
+        train_config = TrainConfig(**{**found.train, **(train or {})})
+        config = make_config(preset, **overrides)
+        spec = DataSpec(data or found.data, root, overfit=overfit, holdout=holdout)
+        record = {
+            "model": {
+                "preset": preset,
+                "overrides": overrides,
+                "config": dataclasses.asdict(config),
+            },
+            "data": dataclasses.asdict(spec),
+        }
+        return cls(
+            preset=found,
+            overrides=overrides,
+            config=config,
+            train=train_config,
+            data=spec,
+            protocol=found.protocol(config),
+            record=record,
+        )
+
+    @classmethod
+    def load(cls, run_dir: Path, *, train: dict[str, Any] | None = None) -> Run:
+        """The run in `run_dir`, from its config.json, checked so that a damaged or hand-edited
+        file fails in one line naming it; `train` options replace the stored ones."""
+        stored = read_run_config(run_dir)
+        path = run_dir / "config.json"
+        for key, entries in {**_SPEC_SHAPE, "train": {}}.items():
+            if not isinstance(stored.get(key), dict):
+                raise ValueError(f"{path} is not a genvid run config: it has no {key!r} object")
+            for entry, kinds in entries.items():
+                if not isinstance(stored[key].get(entry), kinds):
+                    raise ValueError(f"{path}: {key}.{entry} is missing or of the wrong type")
+        model, data = stored["model"], stored["data"]
+        try:
+            config = make_config(model["preset"], **model["overrides"])
+            train_config = TrainConfig.from_dict(stored["train"])
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+        if train:
+            train_config = TrainConfig.from_dict({**stored["train"], **train})
+        found = get_preset(model["preset"])
+        spec = DataSpec(
+            data["name"],
+            data["root"],
+            overfit=data.get("overfit", False),
+            holdout=data.get("holdout", False),
+        )
+        record = {key: value for key, value in stored.items() if key != "train"}
+        return cls(
+            preset=found,
+            overrides=model["overrides"],
+            config=config,
+            train=train_config,
+            data=spec,
+            protocol=found.protocol(config),
+            record=record,
+        )
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """Height and width of the training data's images or frames (the data are not read)."""
+        return gdata.frame_size(self.data.name)
+
+    def build_model(self) -> nn.Module:
+        """The model, its weights drawn from torch's generator."""
+        return self.preset.build(self.config)
+
+    def build_update(self) -> Update:
+        """What one training step does (a fresh one: an update may keep state)."""
+        return self.preset.update(self.config)
+
+    def stream(self) -> Stream:
+        """The training stream: this reads the data."""
+        seed = self.train.seed
+        stream = gdata.train_stream(
+            self.data.name, seed=seed, root=self.data.root, holdout=self.data.holdout
+        )
+        if self.data.overfit:  # one fixed example in every batch slot
+            return gdata.TensorStream(stream.batch(0, 1), seed=seed)
+        return stream
 
 
 @contextmanager
@@ -79,83 +184,35 @@ def _naming_data(name: str) -> Iterator[None]:
         raise OutOfSupportError(f"data set {name!r} cannot be scored: {err}") from None
 
 
-def _stream(spec: dict[str, Any], seed: int):
-    stream = gdata.train_stream(
-        spec["data"]["name"],
-        seed=seed,
-        root=spec["data"]["root"],
-        holdout=spec["data"].get("holdout", False),
-    )
-    if spec["data"].get("overfit"):  # one fixed example in every batch slot
-        return gdata.TensorStream(stream.batch(0, 1), seed=seed)
-    return stream
-
-
-def _fit(
-    spec: dict[str, Any],
-    config: TrainConfig,
-    run_dir: Path,
-    *,
-    resume: bool,
-    stop_at: int | None = None,
-) -> FitResult:
-    seed_everything(config.seed)  # the initial weights are a function of the seed
-    model = _model_from_spec(spec)
-    stream = _stream(spec, config.seed)
+def _fit(run: Run, run_dir: Path, *, resume: bool, stop_at: int | None) -> FitResult:
+    seed_everything(run.train.seed)  # the initial weights are a function of the seed
+    model = run.build_model()
+    stream = run.stream()  # before anything is written: missing data fail here
     sample_fn = (
-        _protocol(spec).training_sampler(stream, config.seed) if config.sample_every else None
+        run.protocol.training_sampler(stream, run.train.seed) if run.train.sample_every else None
     )
-    step = update(spec["model"]["preset"], **spec["model"]["overrides"])
-    with _naming_data(spec["data"]["name"]):
+    update = run.build_update()
+    with _naming_data(run.data.name):
         return fit(
             model,
             stream,
-            config,
+            run.train,
             run_dir,
-            spec=spec,
+            spec=run.record,
             sample_fn=sample_fn,
             resume=resume,
-            update=step,
+            update=update,
             stop_at=stop_at,
         )
 
 
-def start_run(
-    preset: str,
-    overrides: dict[str, Any],
-    data_name: str | None,
-    root: str | None,
-    run_dir: Path,
-    train_options: dict[str, Any],
-    *,
-    overfit: bool = False,
-    holdout: bool = False,
-    stop_at: int | None = None,
-) -> FitResult:
-    """Train `preset` from scratch into `run_dir` (which must not hold a checkpoint yet; a run
+def start_run(run: Run, run_dir: Path, *, stop_at: int | None = None) -> FitResult:
+    """Train `run` from scratch into `run_dir` (which must not hold a checkpoint yet; a run
     that failed before its first checkpoint is replaced).
 
-    `overfit` trains on the data set's first example only (a correctness check); `holdout`
-    leaves out what the data's "valid" split is made of (a sweep's trials); `stop_at` stops
-    (checkpointed) before `steps`, for a later resume. The preset's own training settings
-    (`Preset.train`) apply where `train_options` say nothing.
+    `stop_at` stops (checkpointed) before `steps`, for a later resume.
     """
-    config = TrainConfig(**{**get_preset(preset).train, **train_options})
-    spec = {
-        "model": {
-            "preset": preset,
-            "overrides": overrides,
-            "config": dataclasses.asdict(make_config(preset, **overrides)),
-        },
-        "data": {
-            "name": data_name or get_preset(preset).data,
-            "root": root,
-            "overfit": overfit,
-            "holdout": holdout,
-        },
-    }
-    _stream(spec, config.seed)  # fail on missing data before anything is written
-    return _fit(spec, config, run_dir, resume=False, stop_at=stop_at)
+    return _fit(run, run_dir, resume=False, stop_at=stop_at)
 
 
 def resume_run(
@@ -165,59 +222,49 @@ def resume_run(
 
     A run that holds a config but no checkpoint yet starts from step 0 with that config.
     """
-    stored = _read_spec(run_dir)
-    config = TrainConfig.from_dict({**stored["train"], **train_options})
-    spec = {key: value for key, value in stored.items() if key != "train"}
-    return _fit(spec, config, run_dir, resume=True, stop_at=stop_at)
+    return _fit(Run.load(run_dir, train=train_options), run_dir, resume=True, stop_at=stop_at)
 
 
 def start_from_trial(trial_dir: Path, run_dir: Path, train_options: dict[str, Any]) -> FitResult:
     """Train a sweep trial's configuration afresh into `run_dir` on all the training data
     (the trial held out its validation split); `train_options` (e.g. a longer `steps`) win
     over the trial's, whose budget, checkpoint and logging intervals are not kept."""
-    stored = _read_spec(trial_dir)
+    trial = Run.load(trial_dir)
     kept = {
         key: value
-        for key, value in stored["train"].items()
-        if key not in ("steps", "checkpoint_every", "log_every", "sample_every")
+        for key, value in dataclasses.asdict(trial.train).items()
+        if key not in _TRIAL_ONLY
     }
-    model = stored["model"]
-    return start_run(
-        model["preset"],
-        model["overrides"],
-        stored["data"]["name"],
-        stored["data"]["root"],
-        run_dir,
-        {**kept, **train_options},
+    run = Run.new(
+        trial.preset.name,
+        overrides=trial.overrides,
+        data=trial.data.name,
+        root=trial.data.root,
+        train={**kept, **train_options},
     )
+    return start_run(run, run_dir)
 
 
-def load_run_model(run_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict, int]:
-    """The model of `run_dir` with its last checkpoint's weights (and that checkpoint's step)."""
-    spec = _read_spec(run_dir)
-    model = _model_from_spec(spec)
+def load_run_model(run_dir: Path, device: torch.device) -> tuple[nn.Module, Run, int]:
+    """The run in `run_dir`, its model with its last checkpoint's weights, and that
+    checkpoint's step."""
+    run = Run.load(run_dir)
+    model = run.build_model()
     step = load_checkpoint(run_dir, model).step
-    return model.to(device).eval(), spec, step
-
-
-def _data_label(name: str, split: str) -> str:
-    if name in ("moving-mnist", "moving-mnist-stochastic"):
-        digits = "MNIST-train digits 50,000-59,999" if split == "valid" else "MNIST-test"
-        return f"{name} (regenerated from {digits}, seed {_regenerated_seed(name, split)})"
-    return name
+    return model.to(device).eval(), run, step
 
 
 def report_name(
-    name: str, split: str, limit: int | None, spec: dict[str, Any], samples: int | None = None
+    run: Run, *, data: str, split: str, limit: int | None, samples: int | None = None
 ) -> str:
     """`eval.json` for the run's own full evaluation; any other gets a name that says what it
     is (`eval-limit8.json`, `eval-valid.json`, `eval-mnist-test.json`, `eval-samples2.json`
     for a number of samples other than the protocol's), so a quick check never replaces the
     full result."""
     parts = []
-    if name != spec["data"]["name"]:
-        parts.append(re.sub(r"[^A-Za-z0-9_.]+", "_", Path(name).stem))
-    if split != gdata.default_split(spec["data"]["name"]) or parts:
+    if data != run.data.name:
+        parts.append(re.sub(r"[^A-Za-z0-9_.]+", "_", Path(data).stem))
+    if split != gdata.default_split(run.data.name) or parts:
         parts.append(split)
     if limit is not None:
         parts.append(f"limit{limit}")
@@ -245,15 +292,17 @@ def evaluate_run(
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
     torch_device = resolve_device(device)
-    model, spec, step = load_run_model(run_dir, torch_device)
-    name = data_name or spec["data"]["name"]
+    model, run, step = load_run_model(run_dir, torch_device)
+    name = data_name or run.data.name
     split = split or gdata.default_split(name)
-    judge = _protocol(spec)
+    judge = run.protocol
     # a --samples equal to the protocol's own is the full evaluation; another is named
     other_samples = samples if samples != getattr(judge, "samples", samples) else None
-    path = out or run_dir / report_name(name, split, limit, spec, other_samples)
+    path = out or run_dir / report_name(
+        run, data=name, split=split, limit=limit, samples=other_samples
+    )
     prepare_output(path)  # a read-only run fails now, not after the evaluation
-    examples = gdata.eval_set(name, split, root=spec["data"]["root"], limit=limit)
+    examples = gdata.eval_set(name, split, root=run.data.root, limit=limit)
     try:
         with _naming_data(name):
             report = judge.evaluate(
@@ -269,26 +318,19 @@ def evaluate_run(
         raise NonFiniteResultError(f"{run_dir} (checkpoint step {step}): {err}") from None
     report["protocol"] = {
         "evaluator": judge.name,
-        "data": _data_label(name, split),
+        "data": gdata.eval_set_label(name, split),
         "split": split,
         "first_n": limit,
         "count": report["count"],
-        "seed": _regenerated_seed(name, split),
+        "seed": gdata.eval_set_seed(name, split),
         "checkpoint_step": step,
         "precision": "fp32",
-        "preset": spec["model"]["preset"],
-        "overrides": spec["model"]["overrides"],
+        "preset": run.preset.name,
+        "overrides": run.overrides,
     }
     text = json.dumps(report, indent=2)
     atomic_write(path, lambda handle: handle.write(text.encode()))
     return report, judge.summary(report), path
-
-
-def _regenerated_seed(name: str, split: str) -> int | None:
-    """The seed of a regenerated Moving MNIST evaluation set (None for sets read from files)."""
-    if not name.startswith("moving-mnist"):
-        return None
-    return gdata.VALID_SET_SEED if split == "valid" else gdata.TEST_SET_SEED
 
 
 def _parse_size(size: str) -> tuple[int, int]:
@@ -333,13 +375,13 @@ def sample_run(
         raise ValueError(f"--n must be >= 1, got {count}")
     prepare_output(out)  # before minutes of sampling, not after
     torch_device = resolve_device(device)
-    model, spec, _ = load_run_model(run_dir, torch_device)
+    model, run, _ = load_run_model(run_dir, torch_device)
     request = SampleRequest(
         out=out,
         count=count,
         steps=steps,
         size=_parse_size(size) if size else None,
-        data_size=None if size else tuple(_stream(spec, 0).example_shape[-2:]),
+        data_size=None if size else run.frame_size,
         generator=torch.Generator(device=torch_device).manual_seed(seed),
         fast=fast,
         compiled=compiled,
@@ -349,10 +391,10 @@ def sample_run(
     )
 
     def test_videos(n: int) -> torch.Tensor:
-        name = spec["data"]["name"]
-        return gdata.eval_set(name, gdata.default_split(name), root=spec["data"]["root"], limit=n)
+        name = run.data.name
+        return gdata.eval_set(name, gdata.default_split(name), root=run.data.root, limit=n)
 
-    return _protocol(spec).sample(model, request, test_videos)
+    return run.protocol.sample(model, request, test_videos)
 
 
 def _completion(path: Path, mask: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -397,58 +439,3 @@ def _read_npy(path: Path, option: str) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except (ValueError, EOFError) as err:
         raise ValueError(f"{option} {path} is not a readable .npy file: {err}") from None
-
-
-def plot_runs(sources: list[Path], out: Path) -> Path:
-    """SSIM and PSNR per step of several runs' frame-prediction reports on one figure.
-
-    Each source is a run directory (its eval.json) or a report file; the legend names each by
-    its preset (and directory, when two share a preset). The baselines (black frame, copy of
-    the last given frame) are drawn once per data set, from the first report on it that has
-    them; reports written before the baselines plot without.
-    """
-    if out.suffix.lower() != ".png":
-        raise ValueError(f"--out must end in .png, got {out}")
-    prepare_output(out)
-    reports, baselines = {}, {}
-    for source in sources:
-        path = source / "eval.json" if source.is_dir() else source
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: run `genvid eval {source}` first")
-        try:
-            report = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None
-        if not isinstance(report, dict) or "ssim_per_step" not in report:
-            raise ValueError(f"{path} holds no frame-prediction figures (SSIM/PSNR per step)")
-        label = report.get("protocol", {}).get("preset", path.parent.name)
-        reports[f"{label} ({path.parent.name})" if label in reports else label] = report
-        if "baselines" in report:
-            _check_baselines(report, path)
-            data = report.get("protocol", {}).get("data", path.name)
-            baselines.setdefault(f"{data}, {report.get('count')} sequences", report)
-    if len(baselines) == 1:  # one data set: no need to name it in the legend
-        baselines = {"": next(iter(baselines.values()))}
-    return plot_frame_prediction(reports, out, baselines=baselines)
-
-
-def _check_baselines(report: dict[str, Any], path: Path) -> None:
-    """One-line ValueError naming `path` unless every baseline the plot draws has per-step
-    SSIM and PSNR as long as the model's."""
-    entries = report["baselines"]
-    for name in BASELINE_STYLES:
-        entry = entries.get(name) if isinstance(entries, dict) else None
-        if not isinstance(entry, dict):
-            raise ValueError(f"{path}: baselines.{name} is missing or not an object")
-        for metric in ("ssim", "psnr"):
-            steps, expected = entry.get(f"{metric}_per_step"), report[f"{metric}_per_step"]
-            if not (
-                isinstance(steps, list)
-                and isinstance(expected, list)
-                and len(steps) == len(expected)
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in steps)
-            ):
-                raise ValueError(
-                    f"{path}: baselines.{name}.{metric}_per_step is not a list of "
-                    f"{len(expected) if isinstance(expected, list) else 'per-step'} numbers"
-                )

@@ -10,12 +10,15 @@ in `genvid.metrics`.
 Beside the model, every report scores two deterministic baselines on the same frames with the
 same metrics: an all-black prediction and the last given frame copied forward. On Stochastic
 Moving MNIST the black background dominates SSIM, so doing nothing scores high (SSIM 0.68 on
-1,000 test sequences); a model's figures mean little without them.
+1,000 test sequences); a model's figures mean little without them. `plot_reports` (`genvid
+plot`) draws several runs' reports on one figure, the baselines once per data set.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,13 +26,15 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from genvid import data as gdata
+from genvid.atomic import prepare_output
 from genvid.metrics import best_of_samples, mean_and_interval, psnr, ssim
 from genvid.models.base import eval_mode
 from genvid.protocols.base import Sampler, SampleRequest, no_size, plain_sampling_only
-from genvid.viz import save_image_grid, save_video_gif
+from genvid.viz import BASELINE_STYLES, plot_frame_prediction, save_image_grid, save_video_gif
 
 FRAMES_PER_PASS = 200  # sequences x samples predicted in one call (bounded memory)
 SHOWN_SAMPLES = 3  # random samples beside the best one in `genvid sample`
+SHEET_PASS = 2_000  # predictions per call in `genvid sample` (the default 16 videos x 100)
 TRAINING_VIDEOS = 2  # TensorBoard: predictions for the first sequences of the training stream
 METRICS = (("ssim", ssim), ("psnr", psnr))
 BASELINES = {"black": "black frame", "copy-last": "copy last"}  # report key -> summary label
@@ -171,15 +176,26 @@ class FramePrediction:
         context = given[:, : self.context]
         truth = given[:, self.context : self.context + steps]
         device = next(model.parameters()).device
+        shown = []  # per chunk of videos: the best sample, then the first few after the first
         with eval_mode(model), torch.no_grad():
-            drawn = model.predict(
-                context.repeat_interleave(n, dim=0).to(device), steps, generator=request.generator
-            ).cpu()
-        drawn = drawn.unflatten(0, (len(given), n))  # (B, n, K, C, H, W)
-        target = truth.unsqueeze(1).expand_as(drawn)
-        score = ssim(drawn.float() / 255, target.float() / 255).mean(dim=2)  # (B, n)
-        best = drawn[torch.arange(len(given)), score.argmax(dim=1)]
-        columns = [best, *drawn[:, : min(n, SHOWN_SAMPLES + 1)][:, 1:].unbind(1)]
+            # chunks of whole videos, at most SHEET_PASS predictions each (one chunk, the same
+            # draws as ever, up to the default 16 x 100): memory stays bounded however many
+            # videos are asked for; only the drawn columns are kept
+            chunk = max(1, SHEET_PASS // n)
+            for first in range(0, len(given), chunk):
+                part = slice(first, first + chunk)
+                b = len(context[part])
+                drawn = model.predict(
+                    context[part].repeat_interleave(n, dim=0).to(device),
+                    steps,
+                    generator=request.generator,
+                ).cpu()
+                drawn = drawn.unflatten(0, (b, n))  # (b, n, K, C, H, W)
+                target = truth[part].unsqueeze(1).expand_as(drawn)
+                score = ssim(drawn.float() / 255, target.float() / 255).mean(dim=2)  # (b, n)
+                best = drawn[torch.arange(b), score.argmax(dim=1)]
+                shown.append(torch.stack([best, *drawn[:, 1 : SHOWN_SAMPLES + 1].unbind(1)], 1))
+        columns = list(torch.cat(shown).unbind(1))
         if request.out.suffix.lower() == ".gif":
             return save_video_gif(context, truth, columns, request.out)
         rows = torch.cat([context, truth, *columns], dim=1)  # (B, Tc + K * columns, C, H, W)
@@ -209,3 +225,72 @@ def _figures(scores: dict[str, list[Tensor]]) -> dict[str, Any]:
         fields[f"{metric}_per_step"] = step_mean.tolist()
         fields[f"{metric}_per_step_ci95"] = step_half.tolist()
     return fields
+
+
+def plot_reports(sources: list[Path], out: Path) -> Path:
+    """SSIM and PSNR per step of several runs' frame-prediction reports on one figure.
+
+    Each source is a run directory (its eval.json) or a report file; the legend names each by
+    its preset (and directory, when two share a preset). The baselines (black frame, copy of
+    the last given frame) are drawn once per data set, from the first report on it that has
+    them; reports written before the baselines plot without.
+    """
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out must end in .png, got {out}")
+    prepare_output(out)
+    reports, baselines = {}, {}
+    for source in sources:
+        path = source / "eval.json" if source.is_dir() else source
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: run `genvid eval {source}` first")
+        try:
+            report = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not valid JSON: {err}") from None
+        if not isinstance(report, dict) or "ssim_per_step" not in report:
+            raise ValueError(f"{path} holds no frame-prediction figures (SSIM/PSNR per step)")
+        _check_per_step(report, path)
+        label = report.get("protocol", {}).get("preset", path.parent.name)
+        reports[f"{label} ({path.parent.name})" if label in reports else label] = report
+        if "baselines" in report:
+            _check_baselines(report, path)
+            data = report.get("protocol", {}).get("data", path.name)
+            baselines.setdefault(f"{data}, {report.get('count')} sequences", report)
+    if len(baselines) == 1:  # one data set: no need to name it in the legend
+        baselines = {"": next(iter(baselines.values()))}
+    return plot_frame_prediction(reports, out, baselines=baselines)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_numbers(values: object, length: int, path: Path, key: str) -> None:
+    if not (isinstance(values, list) and len(values) == length and all(map(_is_number, values))):
+        raise ValueError(f"{path}: {key} is not a list of {length} numbers")
+
+
+def _check_per_step(report: dict[str, Any], path: Path) -> None:
+    """One-line ValueError naming `path` unless the model's per-step figures, their bands
+    and its context are what the plot draws: equally long lists of numbers and an integer."""
+    steps = report["ssim_per_step"]
+    if not isinstance(steps, list) or not steps:
+        raise ValueError(f"{path}: ssim_per_step is not a list of per-step numbers")
+    for key in ("ssim_per_step", "ssim_per_step_ci95", "psnr_per_step", "psnr_per_step_ci95"):
+        _check_numbers(report.get(key), len(steps), path, key)
+    context = report.get("context")
+    if not (isinstance(context, int) and not isinstance(context, bool) and context >= 0):
+        raise ValueError(f"{path}: context is not a number of given frames")
+
+
+def _check_baselines(report: dict[str, Any], path: Path) -> None:
+    """One-line ValueError naming `path` unless every baseline the plot draws has per-step
+    SSIM and PSNR as long as the model's (checked before, by `_check_per_step`)."""
+    entries = report["baselines"]
+    for name in BASELINE_STYLES:
+        entry = entries.get(name) if isinstance(entries, dict) else None
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: baselines.{name} is missing or not an object")
+        for metric in ("ssim", "psnr"):
+            key = f"{metric}_per_step"
+            _check_numbers(entry.get(key), len(report[key]), path, f"baselines.{name}.{key}")

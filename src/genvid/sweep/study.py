@@ -635,8 +635,6 @@ def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an opt
     model_overrides, train_overrides = sweep.space.split(values)
     run_dir = out / "trials" / f"{trial.number:04d}"
     trial.set_user_attr("run_dir", str(run_dir))
-    judge = protocol(sweep.preset, **model_overrides)
-    key, direction = judge.objective
     options = {
         **(sweep.train or {}),
         **train_overrides,
@@ -644,19 +642,20 @@ def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an opt
         "seed": sweep.seed,
         "checkpoint_every": sweep.budget_steps,
     }
+    run = runs.Run.new(
+        sweep.preset,
+        overrides=model_overrides,
+        data=sweep.data,
+        root=sweep.root,
+        train=options,
+        holdout=True,
+    )
+    judge = run.protocol
+    key, direction = judge.objective
     value = float("nan")
     for rung, stop in enumerate(sweep.rung_steps()):
         if rung == 0:
-            runs.start_run(
-                sweep.preset,
-                model_overrides,
-                sweep.data,
-                sweep.root,
-                run_dir,
-                options,
-                holdout=True,
-                stop_at=stop,
-            )
+            runs.start_run(run, run_dir, stop_at=stop)
         else:
             runs.resume_run(run_dir, {}, stop_at=stop)
         report, _, _ = runs.evaluate_run(

@@ -123,7 +123,16 @@ def fit(
             if not 0 < end <= config.steps:
                 raise ValueError(f"stop_at must be in 1..{config.steps}, got {stop_at}")
             return _fit(
-                ctx, model, stream, config, Path(run_dir), spec, sample_fn, resume, update, end
+                ctx=ctx,
+                model=model,
+                stream=stream,
+                config=config,
+                run_dir=Path(run_dir),
+                spec=spec,
+                sample_fn=sample_fn,
+                resume=resume,
+                update=update,
+                end=end,
             )
     finally:
         distributed.teardown(ctx)
@@ -148,6 +157,7 @@ def _own_run_dir(ctx: distributed.Dist, run_dir: Path, resume: bool) -> Iterator
 
 
 def _fit(
+    *,
     ctx: distributed.Dist,
     model: nn.Module,
     stream: Stream,
