@@ -21,6 +21,7 @@ import torch
 from genvid import data as gdata
 from genvid import frechet
 from genvid.presets import create, get_preset, make_config, presets
+from genvid.presets import protocol as protocol_of
 from genvid.protocols import FramePrediction, ImageNLL, VideoFVD
 from genvid.protocols.base import SampleRequest
 from genvid.train import TrainConfig, fit
@@ -122,6 +123,33 @@ def test_preset_builds_trains_checkpoints_evaluates_and_samples(name, tmp_path):
     )
     written = protocol.sample(fresh, request, lambda n: examples[:n])
     assert written.is_file() and written.stat().st_size > 0
+
+
+RASTER_IMAGE_PRESETS = [
+    name for name in presets() if isinstance(protocol_of(name), ImageNLL)
+]  # PixelCNN, the PixelRNNs, the multi-scale PixelRNN: autoregressive image models
+
+
+@pytest.mark.parametrize("name", RASTER_IMAGE_PRESETS)
+def test_image_model_scores_every_value_uses_every_layer_and_draws_in_range(name):
+    """What an exact-likelihood image model owes its protocol, at shapes other than training's:
+    an NLL per value, log p per image, a loss every parameter contributes to, and samples of
+    any size within the likelihood's values (the multi-scale model: even sizes)."""
+    torch.manual_seed(0)
+    model = create(name, **get_preset(name).tiny)
+    channels, top = model.config.channels, model.likelihood.max_value
+    x = torch.randint(0, top + 1, (3, channels, 4, 6), dtype=torch.uint8)
+    nll = model.nll(x)
+    assert nll.shape == x.shape and nll.dtype == torch.float32
+    torch.testing.assert_close(model.log_prob(x), -nll.flatten(1).sum(1))
+    out = model(x)
+    assert out["loss"].shape == () and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    for key, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, key
+    samples = model.sample(2, (4, 2), generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (2, channels, 4, 2) and samples.dtype == torch.uint8
+    assert int(samples.max()) <= top
 
 
 def _with_module(monkeypatch, tmp_path, name: str, source: str) -> None:

@@ -7,7 +7,6 @@ from causality import assert_raster_causal
 import genvid
 
 TINY = dict(hidden_channels=3, num_layers=1, output_channels=4, condition_channels=3)
-MULTISCALE_PRESETS = ["multiscale-pixelrnn-mnist", "multiscale-row-lstm-imagenet64"]
 
 
 def _tiny(**overrides):
@@ -64,24 +63,6 @@ def test_fast_sampling_equals_naive_and_keeps_the_small_image(layer):
     assert torch.equal(draws[0], draws[1]) and draws[0].float().std() > 0
     small = model.small.sample(2, (2, 3), generator=torch.Generator().manual_seed(3))
     assert torch.equal(draws[0][:, :, ::2, ::2], small)  # drawn first, from the same stream
-
-
-@pytest.mark.parametrize("preset", MULTISCALE_PRESETS)
-def test_shapes_and_training_of_every_multiscale_preset(preset):
-    torch.manual_seed(0)
-    model = genvid.create(preset, **TINY)
-    channels, top = model.config.channels, model.likelihood.max_value
-    x = torch.randint(0, top + 1, (3, channels, 4, 6), dtype=torch.uint8)
-    nll = model.nll(x)
-    assert nll.shape == x.shape and nll.dtype == torch.float32
-    out = model(x)
-    out["loss"].backward()
-    for name, parameter in model.named_parameters():  # every layer is used
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
-    samples = model.sample(2, (4, 2), generator=torch.Generator().manual_seed(0))
-    assert samples.shape == (2, channels, 4, 2) and samples.dtype == torch.uint8
-    with pytest.raises(ValueError, match="not a multiple of factor 2"):
-        model.nll(x[:, :, :3])
 
 
 def test_overfits_one_batch():

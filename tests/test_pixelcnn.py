@@ -43,22 +43,6 @@ def test_probabilities_of_every_image_sum_to_one(channels, size, likelihood, val
     torch.testing.assert_close(total.item(), 1.0, rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("preset", [p for p in genvid.presets() if p.startswith("pixelcnn-")])
-def test_shapes_and_dtypes_of_every_preset(preset):
-    model = genvid.create(preset, **TINY)
-    channels = model.config.channels
-    top = model.likelihood.max_value
-    x = torch.randint(0, top + 1, (3, channels, 5, 6), dtype=torch.uint8)
-    nll = model.nll(x)
-    assert nll.shape == x.shape and nll.dtype == torch.float32
-    assert model.log_prob(x).shape == (3,)
-    out = model(x)
-    assert out["loss"].shape == () and torch.isfinite(out["loss"])
-    samples = model.sample(2, (3, 4), generator=torch.Generator().manual_seed(0))
-    assert samples.shape == (2, channels, 3, 4) and samples.dtype == torch.uint8
-    assert int(samples.max()) <= top
-
-
 # Every (first_kernel_size, kernel_size) pair; the cache margin max(...) // 2 is 0 for 1x1.
 SAMPLER_CASES = [
     pytest.param(channels, likelihood, first, kernel, id=f"{likelihood}-{first}x{kernel}")
