@@ -71,6 +71,20 @@ def test_eval_prints_and_writes_a_report_named_after_its_limit(trained_run, caps
     assert report["nll_nats_stderr"] > 0
 
 
+def test_a_run_written_before_overfit_and_holdout_still_resumes(trained_run, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "old"
+    shutil.copytree(trained_run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["data"] = {"name": "binarized-mnist", "root": None}  # an older release's "data"
+    (copy / "config.json").write_text(json.dumps(config))
+    code, out, err = run(["train", "--resume", str(copy), "--steps", "5"], capsys)
+    assert code == 0, err
+    assert "trained to step 5" in out
+    assert json.loads((copy / "config.json").read_text())["data"] == config["data"]
+
+
 def test_train_reads_its_data_once(tmp_path, capsys, monkeypatch):
     from genvid import data as gdata
 
