@@ -10,12 +10,6 @@ from PIL import Image
 import genvid
 from genvid.data import load_binarized_mnist, load_cifar10, write_cifar10_batch
 
-PIXELRNN_PRESETS = [
-    "row-lstm-mnist",
-    "diagonal-bilstm-mnist",
-    "row-lstm-cifar10",
-    "diagonal-bilstm-cifar10",
-]
 TINY = dict(hidden_channels=3, num_layers=2, output_channels=6)
 
 
@@ -132,24 +126,6 @@ def test_diagonal_bilstm_sees_every_earlier_pixel_but_the_end_of_the_row_above(i
     earlier = set(itertools.product(range(i), range(width))) | {(i, c) for c in range(j)}
     blind = {(i - 1, width - 1)} if j < width - 1 - m else set()
     assert seen == earlier - blind
-
-
-@pytest.mark.parametrize("preset", PIXELRNN_PRESETS)
-def test_shapes_and_dtypes_of_every_preset(preset):
-    model = genvid.create(preset, **TINY)
-    channels, top = model.config.channels, model.likelihood.max_value
-    x = torch.randint(0, top + 1, (3, channels, 5, 6), dtype=torch.uint8)
-    nll = model.nll(x)
-    assert nll.shape == x.shape and nll.dtype == torch.float32
-    assert model.log_prob(x).shape == (3,)
-    out = model(x)
-    assert out["loss"].shape == () and torch.isfinite(out["loss"])
-    out["loss"].backward()
-    for name, parameter in model.named_parameters():  # every layer is used
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
-    samples = model.sample(2, (3, 4), generator=torch.Generator().manual_seed(0))
-    assert samples.shape == (2, channels, 3, 4) and samples.dtype == torch.uint8
-    assert int(samples.max()) <= top
 
 
 @pytest.mark.parametrize("preset", ["row-lstm-mnist", "diagonal-bilstm-mnist"])

@@ -198,6 +198,22 @@ def test_plot_draws_the_baselines_and_refuses_damaged_ones(tmp_path, report, cap
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert path in err and "baselines" in err and "Traceback" not in err
 
+    model_damaged = {
+        "ssim_per_step": "0.5",  # a string
+        "psnr_per_step": report["psnr_per_step"][:-1],  # shorter than the SSIM list
+        "psnr_per_step_ci95": None,  # missing
+        "ssim_per_step_ci95": [0.1] * 19 + [None],
+        "context": "5",
+    }
+    for k, (key, value) in enumerate(model_damaged.items()):
+        damaged_report = {**report, key: value}
+        if value is None:
+            del damaged_report[key]
+        path = _write(tmp_path / f"model-damaged-{k}.json", damaged_report)
+        code, stdout, err = run(["plot", path, "--out", str(tmp_path / "bad.png")], capsys)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert path in err and key in err and "Traceback" not in err
+
 
 def _shifted(baselines):
     """The same baselines 0.1 lower, as another data set's would be."""
