@@ -39,9 +39,9 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for run_dir in args.runs:
-        model, spec, step = runs.load_run_model(run_dir, torch.device("cpu"))
+        model, run, step = runs.load_run_model(run_dir, torch.device("cpu"))
         frames = model.config.frames
-        videos = gdata.eval_set(spec["data"]["name"], "test", limit=args.clips)
+        videos = gdata.eval_set(run.data.name, "test", limit=args.clips)
         real = videos[:, :frames].transpose(1, 2).float() / 127.5 - 1.0  # critic layout
         generator = torch.Generator().manual_seed(0)
         with torch.no_grad():

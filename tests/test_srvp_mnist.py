@@ -177,3 +177,12 @@ def test_the_cli_writes_the_first_sequences_in_the_standard_layout(tmp_path):
 def test_constants_match_the_published_protocol():
     assert srvp_mnist.TEST_FRAMES == {False: 25, True: 100}
     assert srvp_mnist.TEST_SEED == 42 and srvp_mnist.LIMIT == 36
+
+
+def test_reports_name_the_seed_each_evaluation_set_is_made_with():
+    from genvid.data import eval_set_seed
+
+    assert eval_set_seed("moving-mnist-srvp", "test") == 42  # SRVP's make_test_set default
+    assert eval_set_seed("moving-mnist", "test") == 150204681
+    assert eval_set_seed("moving-mnist-srvp", "valid") == eval_set_seed("moving-mnist", "valid")
+    assert eval_set_seed("moving-mnist-mine.npy", "test") is None  # a file: no seed

@@ -67,6 +67,7 @@ from genvid.data.pacman import SIZE as PACMAN_SIZE
 from genvid.data.pacman import default_root, ensure_pacman_set, is_written, read_pacman_split
 from genvid.data.srvp_mnist import NPZ_NAMES as SRVP_NPZ_NAMES
 from genvid.data.srvp_mnist import TEST_FRAMES as _SRVP_TEST_FRAMES
+from genvid.data.srvp_mnist import TEST_SEED as SRVP_TEST_SEED
 from genvid.data.srvp_mnist import TRAIN_FRAMES as SRVP_TRAIN_FRAMES
 from genvid.data.srvp_mnist import SRVPMovingMNIST, SRVPTestSet, read_srvp_npz
 from genvid.data.streams import GeneratedStream, MovingMNISTStream, Stream, TensorStream
@@ -168,10 +169,12 @@ def frame_size(name: str) -> tuple[int, int]:
 
 
 def eval_set_seed(name: str, split: str) -> int | None:
-    """The seed of a regenerated Moving MNIST evaluation set (None for sets read from files)."""
-    if not name.startswith("moving-mnist"):
+    """The seed of a generated Moving MNIST evaluation set (None for sets read from files)."""
+    if name not in ("moving-mnist", "moving-mnist-stochastic", "moving-mnist-srvp"):
         return None
-    return VALID_SET_SEED if split == "valid" else TEST_SET_SEED
+    if split == "valid":
+        return VALID_SET_SEED
+    return SRVP_TEST_SEED if name == "moving-mnist-srvp" else TEST_SET_SEED
 
 
 def eval_set_label(name: str, split: str) -> str:
