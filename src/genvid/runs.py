@@ -38,6 +38,7 @@ from genvid.train import (
     read_run_config,
     seed_everything,
 )
+from genvid.train.checkpoint import is_pretrained, load_model_weights
 from genvid.train.distributed import resolve_device
 
 # What config.json must hold besides "train": key -> {entry: allowed types}.
@@ -247,10 +248,13 @@ def start_from_trial(trial_dir: Path, run_dir: Path, train_options: dict[str, An
 
 def load_run_model(run_dir: Path, device: torch.device) -> tuple[nn.Module, Run, int]:
     """The run in `run_dir`, its model with its last checkpoint's weights, and that
-    checkpoint's step."""
+    checkpoint's step (a shipped model's directory: its weights, it has no training state)."""
     run = Run.load(run_dir)
     model = run.build_model()
-    step = load_checkpoint(run_dir, model).step
+    if is_pretrained(run_dir):
+        step = load_model_weights(run_dir, model)
+    else:
+        step = load_checkpoint(run_dir, model).step
     return model.to(device).eval(), run, step
 
 
@@ -284,10 +288,11 @@ def evaluate_run(
     seed: int = 0,
     device: str = "auto",
     out: Path | None = None,
-) -> tuple[dict[str, Any], list[str], Path]:
+) -> tuple[dict[str, Any], list[str], Path | None]:
     """Evaluate the run by its preset's protocol; write the report and return it, the lines
     that summarise it, and its path (`out`, or `RUN/eval.json` for the full default
-    evaluation, see `report_name`)."""
+    evaluation, see `report_name`; None for a shipped model without `out`: nothing is ever
+    written into the package)."""
     for option, value in (("--batch-size", batch_size), ("--limit", limit)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
@@ -298,10 +303,13 @@ def evaluate_run(
     judge = run.protocol
     # a --samples equal to the protocol's own is the full evaluation; another is named
     other_samples = samples if samples != getattr(judge, "samples", samples) else None
-    path = out or run_dir / report_name(
-        run, data=name, split=split, limit=limit, samples=other_samples
-    )
-    prepare_output(path)  # a read-only run fails now, not after the evaluation
+    path = out
+    if path is None and not is_pretrained(run_dir):
+        path = run_dir / report_name(
+            run, data=name, split=split, limit=limit, samples=other_samples
+        )
+    if path is not None:
+        prepare_output(path)  # a read-only run fails now, not after the evaluation
     examples = gdata.eval_set(name, split, root=run.data.root, limit=limit)
     try:
         with _naming_data(name):
@@ -328,8 +336,9 @@ def evaluate_run(
         "preset": run.preset.name,
         "overrides": run.overrides,
     }
-    text = json.dumps(report, indent=2)
-    atomic_write(path, lambda handle: handle.write(text.encode()))
+    if path is not None:
+        text = json.dumps(report, indent=2)
+        atomic_write(path, lambda handle: handle.write(text.encode()))
     return report, judge.summary(report), path
 
 

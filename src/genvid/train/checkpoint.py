@@ -5,6 +5,8 @@ RUN/config.json          {"model": ..., "data": ..., "train": asdict(TrainConfig
 RUN/model.safetensors    weights of the unwrapped, uncompiled module (metadata: step)
 RUN/state.pt             every optimiser and scheduler by name, the update's state, step,
                          loss, every rank's RNG states
+RUN/card.json            only in a shipped model's directory (`genvid.pretrained`), which
+                         holds no state.pt: weights to evaluate and sample, never to resume
 ```
 Each file is replaced atomically, so a crash mid-write leaves the previous file intact. Both
 checkpoint files are fully written before either is renamed; both carry the step, and a pair
@@ -29,6 +31,12 @@ from genvid.errors import first_line
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"
+CARD = "card.json"
+
+
+def is_pretrained(run_dir: str | Path) -> bool:
+    """Whether RUN is a shipped model's directory: read-only, weights without training state."""
+    return (Path(run_dir) / CARD).is_file()
 
 
 def write_run_config(run_dir: str | Path, config: dict) -> None:
@@ -138,17 +146,13 @@ def load_checkpoint(
     A model whose older releases saved weights under other names renames them itself: its
     `renamed_weights(weights) -> weights` (if it has one) is called before they are checked."""
     run_dir = Path(run_dir)
-    weights, weights_step = _read_weights(run_dir)
+    weights, weights_step = _fitting_weights(run_dir, model)
     state = _read_state(run_dir)
     if state["step"] != weights_step:
         raise ValueError(
             f"{run_dir} holds a torn checkpoint (weights at step {weights_step}, state at step "
             f"{state['step']}); the write was interrupted, restart the run"
         )
-    renamed = getattr(model, "renamed_weights", None)
-    if renamed is not None:
-        weights = renamed(weights)
-    _check_fits(run_dir / WEIGHTS, model, weights)
     model.load_state_dict(weights)
     try:
         for kind, wanted in (("optimizers", optimizers), ("schedulers", schedulers)):
@@ -162,6 +166,26 @@ def load_checkpoint(
             f"({first_line(err)})"
         ) from None
     return Checkpoint(state["step"], state["loss"], state["rng"])
+
+
+def load_model_weights(run_dir: str | Path, model: nn.Module) -> int:
+    """Load RUN's weights into `model` and return their step: all that a shipped model, which
+    has no state.pt, holds. Weights stored in a narrower float (a bfloat16 export) are cast to
+    the dtype of the model's parameters (`load_state_dict` copies into them)."""
+    weights, step = _fitting_weights(Path(run_dir), model)
+    model.load_state_dict(weights)
+    return step
+
+
+def _fitting_weights(run_dir: Path, model: nn.Module) -> tuple[dict[str, Tensor], int]:
+    """RUN's weights under `model`'s names (its `renamed_weights`, if any), checked to fit it,
+    and their step."""
+    weights, step = _read_weights(run_dir)
+    renamed = getattr(model, "renamed_weights", None)
+    if renamed is not None:
+        weights = renamed(weights)
+    _check_fits(run_dir / WEIGHTS, model, weights)
+    return weights, step
 
 
 def _load_named(kind: str, stored: dict, wanted: dict) -> None:
