@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from genvid import data as gdata
-from genvid import inventory, runs
+from genvid import inventory, pretrained, runs
 from genvid.allocator import keep_freed_memory
 from genvid.configcheck import parse_field_value
 from genvid.errors import first_line
@@ -231,10 +231,11 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
     The full evaluation on the run's own test split writes RUN/eval.json; any other (--limit,
     --split, --data, --samples other than the protocol's) writes a report named after it,
     e.g. RUN/eval-limit8.json or RUN/eval-samples2.json, so a quick check never replaces the
-    full result.
+    full result. RUN may be pretrained:NAME, a model shipped with genvid (`genvid info`): its
+    report is written only with --out, and its card's figure is printed beside.
     """
     report, lines, path = runs.evaluate_run(
-        Path(run),
+        pretrained.resolve(run),
         split=split,
         data_name=data_name,
         limit=limit,
@@ -251,7 +252,11 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
     )
     for line in lines:
         click.echo(line)
-    click.echo(f"wrote {path}")
+    if run.startswith(pretrained.PREFIX):  # what the card says, to compare
+        found = pretrained.card(run.removeprefix(pretrained.PREFIX))
+        click.echo(f"  card         {pretrained.figure_line(found)}")
+    if path is not None:
+        click.echo(f"wrote {path}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -309,11 +314,12 @@ def sample(
 
     Completion: genvid sample RUN --complete digits.npy --mask top-half --out done.png keeps
     the top half of each image and draws the rest given it (given images in the first row).
+    RUN may be pretrained:NAME, a model shipped with genvid (`genvid info`).
     """
     if naive and compiled:
         raise click.UsageError("--compile speeds up the cached sampler; --naive has no step")
     path = runs.sample_run(
-        Path(run),
+        pretrained.resolve(run),
         Path(out),
         count=count,
         seed=seed,
@@ -496,12 +502,15 @@ def sweep_report(sweep_dir, storage) -> None:
 
 @cli.command(context_settings=CONTEXT)
 def info() -> None:
-    """List presets, data sets found, and devices."""
+    """List presets, pretrained models, data sets found, and devices."""
     click.echo("presets:")
     width = max(map(len, presets()))
     for name in presets():
         click.echo(f"  {name:<{width}} {get_preset(name).description}")
         click.echo(f"  {'':<{width}} recipe: {recipe_summary(name)}")
+    click.echo("pretrained models (genvid sample|eval pretrained:NAME):")
+    for line in inventory.pretrained_lines():
+        click.echo(f"  {line}")
     click.echo("data sets:")
     for line in inventory.data_lines():
         click.echo(f"  {line}")
