@@ -321,7 +321,7 @@ def test_svg_runs_train_evaluate_best_of_n_sample_and_plot(tmp_path, capsys):
     gif = tmp_path / "svg.gif"
     argv = ["sample", str(tmp_path / "svg-lp-srvp"), "--n", "1", "--out", str(gif)]
     code, _, err = run([*argv, "--compile"], capsys)
-    assert code != 0 and "--compile apply to the autoregressive" in err
+    assert code != 0 and "--compile does not apply to frame-prediction sampling" in err
     code, _, err = run(argv, capsys)
     assert code == 0, err
     with Image.open(gif) as image:

@@ -3,15 +3,17 @@
 For each preset: build it; its config survives JSON; two `fit` steps through the preset's own
 update (the likelihood step or the adversarial phases) change the weights and leave a finite
 loss; the checkpoint reloads into a fresh model equal to the trained one, and both compute the
-same; the protocol evaluates a few examples and draws samples. A new family is covered the day
-its presets exist. Presets whose data a user must supply (CIFAR-10, ImageNet, their own
-videos, Ms. Pac-Man clips rendered from a ROM) train on random data of the same shape.
+same; the protocol evaluates a few examples and draws samples; the model has what its
+protocol's `model_contract` declares. A new family is covered the day its presets exist.
+Presets whose data a user must supply (CIFAR-10, ImageNet, their own videos, Ms. Pac-Man clips
+rendered from a ROM) train on random data of the same shape.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import json
 import sys
 
@@ -23,7 +25,7 @@ from genvid import frechet
 from genvid.presets import create, get_preset, make_config, presets
 from genvid.presets import protocol as protocol_of
 from genvid.protocols import FramePrediction, ImageNLL, VideoFVD
-from genvid.protocols.base import SampleRequest
+from genvid.protocols.base import SampleRequest, options_for
 from genvid.train import TrainConfig, fit
 from genvid.train.checkpoint import load_weights
 
@@ -119,10 +121,45 @@ def test_preset_builds_trains_checkpoints_evaluates_and_samples(name, tmp_path):
         steps=None if isinstance(protocol, (VideoFVD, ImageNLL)) else 1,  # video lengths
         size=tuple(examples.shape[-2:]) if image else None,
         generator=torch.Generator().manual_seed(0),
-        fast=True,
+        options=options_for(protocol, {}),
     )
     written = protocol.sample(fresh, request, lambda n: examples[:n])
     assert written.is_file() and written.stat().st_size > 0
+
+
+def _mismatches(method, declared) -> list[str]:
+    """How a model's bound `method` fails calls its contract's `declared` signature allows:
+    a declared parameter missing, of another kind or position, or required where declared
+    optional; a parameter of its own the contract never passes that has no default."""
+    have = inspect.signature(method).parameters
+    want = list(inspect.signature(declared).parameters.values())[1:]  # without self
+    positional = [p.name for p in want if p.kind is p.POSITIONAL_OR_KEYWORD]
+    found = [p.name for p in have.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    problems = [] if found[: len(positional)] == positional else [f"positions {found}"]
+    for p in want:
+        q = have.get(p.name)
+        if q is None or (q.kind is not p.kind and q.kind is not p.POSITIONAL_OR_KEYWORD):
+            problems.append(f"{p.name}: missing or not {p.kind.description}")
+        elif p.default is not p.empty and q.default is q.empty:
+            problems.append(f"{p.name}: required, declared optional")
+    extra = [q for name, q in have.items() if name not in {p.name for p in want}]
+    problems += [f"{q.name}: required, never passed" for q in extra if q.default is q.empty]
+    return problems
+
+
+@pytest.mark.parametrize("name", presets())
+def test_every_model_satisfies_its_protocols_declared_contract(name):
+    """The model of every preset has what its protocol's `model_contract` declares, each
+    method taking the calls the declaration allows."""
+    preset = get_preset(name)
+    contract = type(preset.protocol(make_config(name, **preset.tiny))).model_contract
+    model = create(name, **preset.tiny)
+    assert isinstance(model, contract), f"{name} lacks a member of {contract.__name__}"
+    for klass in contract.__mro__:
+        for member, declared in vars(klass).items():
+            if inspect.isfunction(declared) and not member.startswith("_"):
+                problems = _mismatches(getattr(model, member), declared)
+                assert not problems, f"{name}.{member} vs {contract.__name__}: {problems}"
 
 
 RASTER_IMAGE_PRESETS = [

@@ -149,6 +149,8 @@ def image_run(tmp_path_factory):
         ("gan", ["--size", "32x32"], "--size applies to image models"),
         ("svg", ["--size", "32x32"], "--size applies to image models"),
         ("image", ["--steps", "4"], "--steps applies to video models"),
+        ("gan", ["--temperature", "0.5", "--naive"], "--temperature, --naive do not apply to fvd"),
+        ("image", ["--temperature", "0"], "--temperature must be > 0, got 0.0"),
     ],
 )
 def test_a_sampler_refuses_options_it_cannot_honour(
@@ -221,7 +223,7 @@ def test_a_sample_sheet_of_many_videos_is_predicted_in_bounded_chunks(monkeypatc
     model = NoisyCopies(videos)
     request = SampleRequest(
         out=tmp_path / "sheet.gif", count=5, steps=None, size=None,
-        generator=torch.Generator().manual_seed(0), fast=True,
+        generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     FramePrediction(samples=10).sample(model, request, lambda count: videos[:count])
     assert [len(call) for call in model.calls] == [20, 20, 10]  # whole videos, <= 25 a call
@@ -262,14 +264,15 @@ def test_completing_images_the_model_cannot_take_is_one_line(
 def test_completing_videos_of_another_channel_count_is_refused(tmp_path):
     from genvid import create
     from genvid.protocols import VideoNLL
+    from genvid.protocols.autoregressive import AutoregressiveSampling
     from genvid.protocols.base import SampleRequest
 
     model = create("vpn-baseline", **get_preset("vpn-baseline").tiny)
+    np.save(tmp_path / "clips.npy", np.zeros((1, 3, 3, 8, 8), dtype=np.uint8))
     request = SampleRequest(
         out=tmp_path / "v.gif", count=1, steps=1, size=None,
-        generator=torch.Generator().manual_seed(0), fast=True,
-        complete=torch.zeros(1, 3, 3, 8, 8, dtype=torch.uint8),
-        mask=torch.ones(8, 8, dtype=torch.bool),
+        generator=torch.Generator().manual_seed(0),
+        options=AutoregressiveSampling(complete=tmp_path / "clips.npy", mask="top-half"),
     )  # fmt: skip
     with pytest.raises(ValueError, match="the model draws 1-channel images, the file holds 3"):
         VideoNLL().sample(model, request, lambda n: None)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from genvid import data as gdata
 from genvid import inventory, pretrained, runs
@@ -285,7 +286,6 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
 @click.option("--naive", is_flag=True, help="Use the naive reference sampler (same draws).")
 @click.option(
     "--compile",
-    "compiled",
     is_flag=True,
     help="PixelCNN and VPN: compile the cached sampler's step (same draws, 1.3-3x faster a "
     "frame; compiling takes 10-30 s once per process, so it pays on long jobs; see "
@@ -301,23 +301,24 @@ def eval_(run, split, data_name, limit, batch_size, samples, seed, device, out) 
 )
 @click.option(
     "--complete",
-    type=click.Path(),
+    type=click.Path(path_type=Path),
     help="A .npy of uint8 images [N, C, H, W] (or [N, H, W]) to complete; VPNs: videos "
     "[N, T, C, H, W] (or [N, T, H, W]) continued after all but their last frame, whose "
     "given pixels the first drawn frame keeps.",
 )
 @click.option("--mask", help="With --complete: top-half, or a .npy 0/1 [H, W] of given pixels.")
-def sample(
-    run, out, count, seed, size, steps, naive, compiled, device, temperature, complete, mask
-) -> None:
+def sample(run, out, count, seed, size, steps, device, **options) -> None:
     """Draw samples from RUN: an image grid, or continued test videos (GIF or grid).
 
     Completion: genvid sample RUN --complete digits.npy --mask top-half --out done.png keeps
     the top half of each image and draws the rest given it (given images in the first row).
     RUN may be pretrained:NAME, a model shipped with genvid (`genvid info`).
     """
-    if naive and compiled:
+    if options["naive"] and options["compile"]:
         raise click.UsageError("--compile speeds up the cached sampler; --naive has no step")
+    # the sampler options given go to the run's protocol, which declares the ones it takes
+    source = click.get_current_context().get_parameter_source
+    given = {name: v for name, v in options.items() if source(name) is not ParameterSource.DEFAULT}
     path = runs.sample_run(
         pretrained.resolve(run),
         Path(out),
@@ -325,12 +326,8 @@ def sample(
         seed=seed,
         size=size,
         steps=steps,
-        fast=not naive,
-        compiled=compiled,
         device=device,
-        temperature=temperature,
-        complete=Path(complete) if complete else None,
-        mask=mask,
+        options=given,
     )
     click.echo(f"wrote {path}")
 

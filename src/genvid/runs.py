@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -27,7 +26,7 @@ from genvid.autoregressive.evaluate import NonFiniteResultError
 from genvid.nn.likelihoods import OutOfSupportError
 from genvid.presets import Preset, get_preset, make_config
 from genvid.protocols import Protocol
-from genvid.protocols.base import SampleRequest
+from genvid.protocols.base import SampleRequest, options_for
 from genvid.train import (
     FitResult,
     Stream,
@@ -360,24 +359,14 @@ def sample_run(
     seed: int = 0,
     size: str | None = None,
     steps: int | None = None,
-    fast: bool = True,
-    compiled: bool = False,
     device: str = "auto",
-    temperature: float = 1.0,
-    complete: Path | None = None,
-    mask: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Draw samples from the run's model as its preset's protocol says and write them to `out`
     (image models: a PNG grid; video models: continued test videos, GIF or PNG grid).
 
-    `temperature` divides an autoregressive model's logits; `complete` (a `.npy` of uint8
-    images `[N, C, H, W]` or `[N, H, W]`) with `mask` ("top-half" or a `.npy` bool `[H, W]`)
-    keeps those pixels and draws the rest of each image."""
-    if not temperature > 0:
-        raise ValueError(f"--temperature must be > 0, got {temperature}")
-    if (complete is None) != (mask is None):
-        raise ValueError("--complete FILE.npy and --mask go together")
-    images, given = _completion(complete, mask) if complete is not None else (None, None)
+    `options` are the sampler options given, by their command-line names (`temperature`,
+    `complete`, ...): the protocol's `sampler_options` declares which it takes."""
     if out.suffix.lower() not in (".png", ".gif"):
         raise ValueError(f"--out must end in .png or .gif, got {out}")
     if count < 1:
@@ -392,11 +381,7 @@ def sample_run(
         size=_parse_size(size) if size else None,
         data_size=None if size else run.frame_size,
         generator=torch.Generator(device=torch_device).manual_seed(seed),
-        fast=fast,
-        compiled=compiled,
-        temperature=temperature,
-        complete=images,
-        mask=given,
+        options=options_for(run.protocol, options or {}),
     )
 
     def test_videos(n: int) -> torch.Tensor:
@@ -404,47 +389,3 @@ def sample_run(
         return gdata.eval_set(name, gdata.default_split(name), root=run.data.root, limit=n)
 
     return run.protocol.sample(model, request, test_videos)
-
-
-def _completion(path: Path, mask: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """What to complete (uint8, 3 to 5 dimensions: the protocol says which it takes) and the
-    bool `[H, W]` of given pixels."""
-    images = _read_npy(path, "--complete")
-    if images.dtype != np.uint8 or images.ndim not in (3, 4, 5):
-        raise ValueError(
-            f"--complete {path}: wants uint8 images [N, (C,) H, W] or videos [N, T, (C,) H, W], "
-            f"got {images.dtype} {images.shape}"
-        )
-    if images.size == 0:
-        raise ValueError(f"--complete {path} holds no images: shape {images.shape}")
-    images = torch.from_numpy(images)
-    height, width = images.shape[-2:]
-    if mask == "top-half":
-        given = torch.zeros(height, width, dtype=torch.bool)
-        given[: height // 2] = True
-    else:
-        if not Path(mask).is_file():
-            raise ValueError(
-                f"--mask {mask}: no such mask or file; the named masks are: top-half (or give a "
-                ".npy 0/1 array [H, W])"
-            )
-        array = _read_npy(Path(mask), "--mask")
-        if array.shape != (height, width) or array.dtype.kind not in "biu":
-            raise ValueError(
-                f"--mask {mask}: wants top-half or a 0/1 array [{height}, {width}], got "
-                f"{array.dtype} {array.shape}"
-            )
-        if not np.isin(array, (0, 1)).all():  # 1 = given; any other value is a mistake
-            raise ValueError(
-                f"--mask {mask}: wants 0 (drawn) or 1 (given), holds "
-                f"{sorted(set(np.unique(array).tolist()) - {0, 1})[:3]}"
-            )
-        given = torch.from_numpy(array == 1)
-    return images, given
-
-
-def _read_npy(path: Path, option: str) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, EOFError) as err:
-        raise ValueError(f"{option} {path} is not a readable .npy file: {err}") from None

@@ -3,6 +3,8 @@
 Each preset names one (`genvid.presets.Preset.protocol`), so `genvid eval` and `genvid sample`
 dispatch through it and never look at a tensor's rank or a model's attributes: a new model
 family is its model file and its presets, with a protocol from here or a new one beside them.
+Each protocol declares what it calls on a model (`model_contract`, a `typing.Protocol` beside
+it) and the `genvid sample` options it takes (`sampler_options`).
 
 - `ImageNLL`: exact NLL of images, nats per image and bits/dim, the paper's figure beside it.
 - `VideoNLL`: exact NLL of the predicted frames of videos given context frames, nats per frame,

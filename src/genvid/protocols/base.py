@@ -2,43 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from typing import Protocol as _Interface
 
 import torch
 from torch import Tensor, nn
-
-from genvid.nn.likelihoods import OutOfSupportError, check_support
 
 Sampler = Callable[[nn.Module], Tensor]  # model -> uint8 samples for TensorBoard
 
 
 @dataclass(frozen=True)
 class SampleRequest:
-    """What `genvid sample` asks for; each protocol uses the fields that apply to it."""
+    """What `genvid sample` asks of every protocol, and the protocol's own sampler options."""
 
     out: Path  # .png or .gif
     count: int  # images to draw, or test videos to continue
     steps: int | None  # frames to generate (video protocols); None: the protocol's own
     size: tuple[int, int] | None  # --size HxW (image protocols); None: not given
     generator: torch.Generator
-    fast: bool  # cached sampler (likelihood models); False: the naive reference
-    compiled: bool = False  # the cached sampler's step through torch.compile
-    temperature: float = 1.0  # autoregressive models: logits divided by it (1.0: exact)
-    complete: Tensor | None = None  # uint8 images [N, (C,) H, W] or videos [N, T, (C,) H, W]
-    mask: Tensor | None = None  # bool [H, W]: the pixels of `complete` kept as given
     data_size: tuple[int, int] | None = None  # the training data's HxW (the default size)
+    options: Any = None  # an instance of the protocol's `sampler_options` (None: it has none)
 
 
-def plain_sampling_only(request: SampleRequest) -> None:
-    """Refuse the options of autoregressive samplers where a protocol draws otherwise."""
-    if request.temperature != 1.0 or request.complete is not None or request.compiled:
-        raise ValueError(
-            "--temperature, --complete and --compile apply to the autoregressive likelihood models"
-        )
+def options_for(protocol: Protocol, given: Mapping[str, Any]) -> Any:
+    """The protocol's `sampler_options` made from the options given (by their names on the
+    command line, without "--"); options it does not declare are refused in one line."""
+    declared = protocol.sampler_options
+    names = {field.name for field in fields(declared)} if declared else set()
+    refused = [f"--{name}" for name in given if name not in names]
+    if refused:
+        verb = "does" if len(refused) == 1 else "do"
+        raise ValueError(f"{', '.join(refused)} {verb} not apply to {protocol.name} sampling")
+    return declared(**given) if declared else None
 
 
 def no_size(request: SampleRequest) -> None:
@@ -50,27 +48,14 @@ def no_size(request: SampleRequest) -> None:
         )
 
 
-def check_given(model: nn.Module, values: Tensor) -> None:
-    """Refuse `--complete` values `[..., C, H, W]` the model cannot be given: another number
-    of channels than it draws, or values its likelihood gives no probability (2 or 255 for a
-    Bernoulli), by the check its evaluation uses."""
-    channels = model.config.channels
-    if values.shape[-3] != channels:
-        raise ValueError(
-            f"--complete: the model draws {channels}-channel images, the file holds "
-            f"{values.shape[-3]} channels"
-        )
-    try:
-        check_support(values, model.likelihood)
-    except OutOfSupportError as err:
-        raise OutOfSupportError(f"--complete: {err}") from None
-
-
 class Protocol(_Interface):
-    """The interface; implementations are frozen dataclasses holding the protocol's settings."""
+    """The interface; implementations are frozen dataclasses holding the protocol's settings.
+    The model they are given is an `nn.Module` with what their `model_contract` declares."""
 
     name: str  # stored in every report
     objective: tuple[str, str]  # (report key, "minimize" or "maximize"): what a sweep optimises
+    model_contract: ClassVar[type]  # the typing.Protocol of what it calls on a model
+    sampler_options: ClassVar[type | None]  # its own `genvid sample` options (a dataclass)
 
     def evaluate(
         self,

@@ -31,14 +31,14 @@ so the real sets differ even at equal N.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genvid.models.base import eval_mode
-from genvid.protocols.base import Sampler, SampleRequest, no_size, plain_sampling_only
+from genvid.protocols.base import Sampler, SampleRequest, no_size
 from genvid.viz import save_clip_grid_gif, save_image_grid
 
 GENERATION_BATCH = 64  # clips generated per call
@@ -63,6 +63,16 @@ def real_subsets(count: int, n: int, seed: int = REAL_SUBSET_SEED) -> tuple[Tens
     return torch.from_numpy(np.sort(order[:n])), torch.from_numpy(np.sort(order[n : 2 * n]))
 
 
+@runtime_checkable
+class ClipGenerator(Protocol):
+    """What `VideoFVD` calls on a model (an `nn.Module`; the video GAN): clips of its own
+    length, every draw from `generator`."""
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """uint8 `[n, T, C, H, W]`."""
+        ...
+
+
 @dataclass(frozen=True)
 class VideoFVD:
     """FVD of `samples` generated `frames`-frame clips against a seeded random subset of as
@@ -73,9 +83,19 @@ class VideoFVD:
     samples: int = PROTOCOL_CLIPS
     name: str = "fvd"
     objective: tuple[str, str] = ("fvd", "minimize")  # what a sweep optimises
+    model_contract: ClassVar[type] = ClipGenerator
+    sampler_options: ClassVar[None] = None  # draws with no options of its own
 
     def evaluate(
-        self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
+        self,
+        model: ClipGenerator,
+        examples: Tensor,
+        *,
+        data: str,
+        batch_size,
+        samples,
+        device,
+        seed,
     ) -> dict[str, Any]:
         n = samples if samples is not None else self.samples
         if n < 2:
@@ -187,9 +207,8 @@ class VideoFVD:
             f"{diversity['real_vs_real']['pairwise_ratio']:.3f}; near 0: collapsed)",
         ]
 
-    def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
+    def sample(self, model: ClipGenerator, request: SampleRequest, videos) -> Any:
         """`request.count` generated clips tiled in a grid: a GIF, or a PNG (one row a clip)."""
-        plain_sampling_only(request)
         no_size(request)
         if request.steps is not None:  # the generator makes clips of its configured length
             raise ValueError(
@@ -203,7 +222,7 @@ class VideoFVD:
         return save_image_grid(clips.flatten(0, 1), request.out, nrow=clips.shape[1])
 
     def training_sampler(self, stream, seed: int) -> Sampler:
-        def draw(model: nn.Module) -> Tensor:
+        def draw(model: ClipGenerator) -> Tensor:
             device = next(model.parameters()).device
             generator = torch.Generator(device=device).manual_seed(seed)
             return model.sample(TRAINING_CLIPS, generator=generator)

@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genvid.autoregressive.evaluate import evaluate_nll
-from genvid.protocols.base import Sampler, SampleRequest, check_given, no_samples, paper_line
+from genvid.protocols.autoregressive import AutoregressiveModel, AutoregressiveSampling, check_given
+from genvid.protocols.base import Sampler, SampleRequest, no_samples, paper_line
 from genvid.viz import save_image_grid
 
 EVAL_BATCH = 64  # images per pass: larger batches were slower on the CPU (docs/design.md)
 TRAINING_GRID = 16  # images in TensorBoard's sample grid
+
+
+@runtime_checkable
+class ImageModel(AutoregressiveModel, Protocol):
+    """What `ImageNLL` calls on a model: log p of images, and a raster sampler of images of
+    any size (PixelCNN, the PixelRNNs, the multi-scale PixelRNN)."""
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """`[B]`: log p of uint8 images `x` `[B, C, H, W]`, in nats."""
+        ...
+
+    def sample(
+        self,
+        n: int,
+        size: tuple[int, int],
+        *,
+        generator: torch.Generator | None = None,
+        fast: bool = True,
+        compiled: bool = False,
+        progress: bool = False,
+        temperature: float = 1.0,
+        start: Tensor | None = None,
+        given: Tensor | None = None,
+    ) -> Tensor:
+        """uint8 `[n, C, H, W]`; `given` (bool `[H, W]`) pixels keep the values of `start`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -28,9 +55,11 @@ class ImageNLL:
     paper_data: str = ""  # the data set the paper's figure is for
     name: str = "image-nll"
     objective: tuple[str, str] = ("nll_nats", "minimize")  # what a sweep optimises
+    model_contract: ClassVar[type] = ImageModel
+    sampler_options: ClassVar[type] = AutoregressiveSampling
 
     def evaluate(
-        self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
+        self, model: ImageModel, examples: Tensor, *, data: str, batch_size, samples, device, seed
     ) -> dict[str, Any]:
         no_samples(samples)
         figures = evaluate_nll(model, examples, batch_size=batch_size or EVAL_BATCH, device=device)
@@ -49,20 +78,22 @@ class ImageNLL:
             lines.append(f"  paper        {paper_line(report['paper'])}")
         return lines
 
-    def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
+    def sample(self, model: ImageModel, request: SampleRequest, videos) -> Any:
         if request.out.suffix.lower() != ".png":
             raise ValueError("image models write .png grids; use --out FILE.png")
         if request.steps is not None:
             raise ValueError("--steps applies to video models; an image model draws images")
+        options: AutoregressiveSampling = request.options
+        completion = options.completion()
         count, size, start, given = request.count, request.size or request.data_size, None, None
-        if request.complete is not None:  # completion: the file's images, the mask's pixels
-            start, given = request.complete, request.mask
+        if completion is not None:  # completion: the file's images, the mask's pixels
+            start, given = completion
             if start.dim() == 3:  # [N, H, W]: one channel
                 start = start[:, None]
             if start.dim() != 4:
                 raise ValueError(
                     f"--complete: image models take images [N, C, H, W] or [N, H, W], got "
-                    f"{tuple(request.complete.shape)}"
+                    f"{tuple(completion[0].shape)}"
                 )
             check_given(model, start)
             start = start.to(model.device)
@@ -71,12 +102,10 @@ class ImageNLL:
             count,
             size,
             generator=request.generator,
-            fast=request.fast,
-            compiled=request.compiled,
             progress=True,
-            temperature=request.temperature,
             start=start,
             given=given,
+            **options.sampler_keywords(),
         )
         if start is not None:  # given images above their completions
             images = torch.cat([start.cpu(), images.cpu()])
@@ -86,7 +115,7 @@ class ImageNLL:
     def training_sampler(self, stream, seed: int) -> Sampler:
         size = tuple(stream.example_shape[-2:])
 
-        def draw(model: nn.Module) -> Tensor:
+        def draw(model: ImageModel) -> Tensor:
             generator = torch.Generator(device=model.device).manual_seed(seed)
             return model.sample(TRAINING_GRID, size, generator=generator)
 

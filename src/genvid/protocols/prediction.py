@@ -19,17 +19,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
 from genvid import data as gdata
 from genvid.atomic import prepare_output
 from genvid.metrics import best_of_samples, mean_and_interval, psnr, ssim
 from genvid.models.base import eval_mode
-from genvid.protocols.base import Sampler, SampleRequest, no_size, plain_sampling_only
+from genvid.protocols.base import Sampler, SampleRequest, no_size
 from genvid.viz import BASELINE_STYLES, plot_frame_prediction, save_image_grid, save_video_gif
 
 FRAMES_PER_PASS = 200  # sequences x samples predicted in one call (bounded memory)
@@ -38,6 +38,18 @@ SHEET_PASS = 2_000  # predictions per call in `genvid sample` (the default 16 vi
 TRAINING_VIDEOS = 2  # TensorBoard: predictions for the first sequences of the training stream
 METRICS = (("ssim", ssim), ("psnr", psnr))
 BASELINES = {"black": "black frame", "copy-last": "copy last"}  # report key -> summary label
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What `FramePrediction` calls on a model (an `nn.Module`; SVG): frames predicted after
+    context frames, every draw from `generator`."""
+
+    def predict(
+        self, context: Tensor, steps: int, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """uint8 `[B, steps, C, H, W]` after uint8 `context` `[B, Tc, C, H, W]`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -58,9 +70,11 @@ class FramePrediction:
     paper_data: str = "moving-mnist-stochastic"
     name: str = "frame-prediction"
     objective: tuple[str, str] = ("ssim", "maximize")  # what a sweep optimises
+    model_contract: ClassVar[type] = Predictor
+    sampler_options: ClassVar[None] = None  # draws with no options of its own
 
     def evaluate(
-        self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
+        self, model: Predictor, examples: Tensor, *, data: str, batch_size, samples, device, seed
     ) -> dict[str, Any]:
         if samples is not None and not self.stochastic:
             raise ValueError("a deterministic model makes one prediction; drop --samples")
@@ -102,7 +116,7 @@ class FramePrediction:
         return report
 
     def _scores(
-        self, model: nn.Module, videos: Tensor, n: int, generator: torch.Generator
+        self, model: Predictor, videos: Tensor, n: int, generator: torch.Generator
     ) -> dict[str, Tensor]:
         """SSIM and PSNR of `n` predictions of each video: `[n, B, predicted]` each.
 
@@ -162,10 +176,9 @@ class FramePrediction:
             lines.append(f"  paper        {model}: PSNR {figures['psnr']}, SSIM {figures['ssim']}")
         return lines
 
-    def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
+    def sample(self, model: Predictor, request: SampleRequest, videos) -> Any:
         """Ground truth beside the best prediction (by SSIM) and a few random ones: a GIF, or a
         PNG grid (one row per video: context, truth, best, random)."""
-        plain_sampling_only(request)
         no_size(request)
         steps = request.steps if request.steps is not None else self.predicted
         if steps < 1:
@@ -204,7 +217,7 @@ class FramePrediction:
     def training_sampler(self, stream, seed: int) -> Sampler:
         given = stream.batch(0, TRAINING_VIDEOS)[:, : self.context]
 
-        def draw(model: nn.Module) -> Tensor:
+        def draw(model: Predictor) -> Tensor:
             device = next(model.parameters()).device
             generator = torch.Generator(device=device).manual_seed(seed)
             return model.predict(given.to(device), self.predicted, generator=generator)

@@ -8,25 +8,49 @@ against grey levels / 255, 86.3 nats per frame).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from genvid import data as gdata
 from genvid.autoregressive.evaluate import evaluate_video_nll
-from genvid.protocols.base import (
-    Sampler,
-    SampleRequest,
-    check_given,
-    no_samples,
-    no_size,
-    paper_line,
-)
+from genvid.protocols.autoregressive import AutoregressiveModel, AutoregressiveSampling, check_given
+from genvid.protocols.base import Sampler, SampleRequest, no_samples, no_size, paper_line
 from genvid.viz import save_image_grid, save_video_gif
 
 EVAL_BATCH = 8  # videos per pass (CPU-friendly)
 TRAINING_VIDEOS, TRAINING_STEPS = 2, 4  # TensorBoard: a few short unconditional videos
+
+
+@runtime_checkable
+class VideoModel(AutoregressiveModel, Protocol):
+    """What `VideoNLL` calls on a model: the NLL of frames given context frames, and a sampler
+    that continues videos frame by frame (the VPN and its baseline)."""
+
+    def nll(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Per-value NLL in nats of frames `x` `[B, T, C, H, W]` given `context`
+        `[B, Tc, C, H, W]`; `x`'s shape."""
+        ...
+
+    def sample(
+        self,
+        n: int | None = None,
+        size: tuple[int, int] | None = None,
+        *,
+        context: Tensor | None = None,
+        steps: int = 10,
+        generator: torch.Generator | None = None,
+        fast: bool = True,
+        compiled: bool = False,
+        progress: bool = False,
+        temperature: float = 1.0,
+        start: Tensor | None = None,
+        given: Tensor | None = None,
+    ) -> Tensor:
+        """uint8 `[B, steps, C, H, W]` after `context`, or `n` videos of `size` from none;
+        `given` (bool `[H, W]`) pixels of the first drawn frame keep the values of `start`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -47,9 +71,11 @@ class VideoNLL:
     paper_data: str = "moving-mnist"
     name: str = "video-nll"
     objective: tuple[str, str] = ("nll_nats_per_frame", "minimize")  # what a sweep optimises
+    model_contract: ClassVar[type] = VideoModel
+    sampler_options: ClassVar[type] = AutoregressiveSampling
 
     def evaluate(
-        self, model: nn.Module, examples: Tensor, *, data: str, batch_size, samples, device, seed
+        self, model: VideoModel, examples: Tensor, *, data: str, batch_size, samples, device, seed
     ) -> dict[str, Any]:
         no_samples(samples)
         gdata.check_frames(examples, context=self.context, predicted=self.predicted, source=data)
@@ -89,7 +115,7 @@ class VideoNLL:
             lines.append(f"  paper        {paper_line(report['paper_nats_per_frame'])}")
         return lines
 
-    def sample(self, model: nn.Module, request: SampleRequest, videos) -> Any:
+    def sample(self, model: VideoModel, request: SampleRequest, videos) -> Any:
         """Continue the first test videos after `context` frames: a GIF (context, truth and
         sample side by side) or a PNG grid (one video per row). With `--complete`, continue
         the file's videos instead: all frames but the last are the context, and the first
@@ -98,13 +124,16 @@ class VideoNLL:
         steps = request.steps if request.steps is not None else self.predicted
         if steps < 1:
             raise ValueError(f"--steps must be >= 1, got {steps}")
-        start = None
-        if request.complete is not None:  # the file's videos; their last frame is completed
-            context, start = _completion_videos(request.complete)
+        options: AutoregressiveSampling = request.options
+        completion = options.completion()
+        start = mask = None
+        if completion is not None:  # the file's videos; their last frame is completed
+            clips, mask = completion
+            context, start = _completion_videos(clips)
             check_given(model, context)
             check_given(model, start)
             truth = torch.zeros(len(start), steps, *start.shape[1:], dtype=torch.uint8)
-            truth[:, 0] = start * request.mask  # the "truth" column shows the given pixels
+            truth[:, 0] = start * mask  # the "truth" column shows the given pixels
         else:
             given = videos(request.count)
             gdata.check_frames(given, context=self.context, predicted=steps, source="the test set")
@@ -114,12 +143,10 @@ class VideoNLL:
             context=context.to(model.device),
             steps=steps,
             generator=request.generator,
-            fast=request.fast,
-            compiled=request.compiled,
             progress=True,
-            temperature=request.temperature,
             start=start,
-            given=request.mask if start is not None else None,
+            given=mask,
+            **options.sampler_keywords(),
         ).cpu()
         if request.out.suffix.lower() == ".gif":
             return save_video_gif(context, truth, samples, request.out)
@@ -129,7 +156,7 @@ class VideoNLL:
     def training_sampler(self, stream, seed: int) -> Sampler:
         size = tuple(stream.example_shape[-2:])
 
-        def draw(model: nn.Module) -> Tensor:
+        def draw(model: VideoModel) -> Tensor:
             generator = torch.Generator(device=model.device).manual_seed(seed)
             return model.sample(TRAINING_VIDEOS, size, steps=TRAINING_STEPS, generator=generator)
 
