@@ -73,7 +73,6 @@ class Run:
     config: Any  # the model config: the preset's with `overrides`
     train: TrainConfig
     data: DataSpec
-    protocol: Protocol  # how the run is evaluated and sampled
     record: dict[str, Any]
 
     @classmethod
@@ -109,7 +108,6 @@ class Run:
             config=config,
             train=train_config,
             data=spec,
-            protocol=found.protocol(config),
             record=record,
         )
 
@@ -147,9 +145,13 @@ class Run:
             config=config,
             train=train_config,
             data=spec,
-            protocol=found.protocol(config),
             record=record,
         )
+
+    @property
+    def protocol(self) -> Protocol:
+        """How the run is evaluated and sampled: its preset's protocol for its model config."""
+        return self.preset.protocol(self.config)
 
     @property
     def frame_size(self) -> tuple[int, int]:
