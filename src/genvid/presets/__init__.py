@@ -69,8 +69,17 @@ def recipe_summary(name: str) -> str:
     config = TrainConfig(**preset.train)
     clip = "no clipping" if config.grad_clip is None else f"clipping {config.grad_clip:g}"
     optimizers = preset.update(preset.config).describe(config)
+    extras = {  # what a recipe may set beyond the optimiser, shown only where it does
+        "warmup_steps": f"{config.warmup_steps} warm-up steps",
+        "steps": f"{config.steps:,} steps",
+        "precision": config.precision,
+        "channels_last": "channels_last" if config.channels_last else "contiguous",
+    }
+    shown = [text for field, text in extras.items() if field in preset.train]
     return (
-        f"{optimizers}, batch {config.batch_size}, {clip}, {config.lr_schedule} lr: {preset.recipe}"
+        f"{optimizers}, batch {config.batch_size}, {clip}, {config.lr_schedule} lr"
+        + "".join(f", {text}" for text in shown)
+        + f": {preset.recipe}"
     )
 
 
