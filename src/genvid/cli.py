@@ -428,7 +428,13 @@ def pacman(root, train_clips, test_clips, seed) -> None:
 )
 @click.option("--space", "space_file", type=click.Path(), help="TOML file: [params], [set].")
 @click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Fixed override.")
-@click.option("--budget-steps", type=int, required=True, help="Training steps of every trial.")
+@click.option("--budget-steps", type=int, help="Training steps of every trial.")
+@click.option(
+    "--budget-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="CPU-minutes of training per trial: each trial runs as many steps as fit at its "
+    "measured speed (measured first on a few extra steps, not counted in the budget).",
+)
 @click.option("--rungs", type=int, default=4, show_default=True, help="Evaluations per trial.")
 @click.option("--out", type=click.Path(), required=True, help="Sweep directory.")
 @click.option("--storage", help="Optuna database URL (default sqlite:///OUT/study.db).")
@@ -450,13 +456,16 @@ def sweep(preset, params, space_file, overrides, out, storage, workers, **kw) ->
 
     Trials train on data without the validation split and are judged on it by the preset's
     own evaluator (NLL down, SSIM up, FVD down), at --rungs steps so that the median pruner
-    stops bad ones early. Run the same command again to continue a killed sweep.
+    stops bad ones early. Give every trial --budget-steps, or --budget-minutes to compare
+    configurations at equal CPU time. Run the same command again to continue a killed sweep.
 
     Example: genvid sweep pixelcnn-mnist --trials 8 --param lr=loguniform:1e-4:1e-2
     --param hidden_channels=int:8:64 --budget-steps 500 --out sweeps/pixelcnn
     """
     from genvid.sweep import Sweep, check_min_diversity, parse_space, run_sweep
 
+    if (kw["budget_steps"] is None) == (kw["budget_minutes"] is None):
+        raise click.UsageError("give exactly one of --budget-steps and --budget-minutes")
     train_options = {k: kw.pop(k) for k in SWEEP_TRAIN_FIELDS if kw[k] is not None}
     if train_options.get("grad_clip") == 0:
         train_options["grad_clip"] = None
@@ -470,6 +479,7 @@ def sweep(preset, params, space_file, overrides, out, storage, workers, **kw) ->
         space,
         trials=kw["trials"],
         budget_steps=kw["budget_steps"],
+        budget_minutes=kw["budget_minutes"],
         rungs=kw["rungs"],
         train=train_options,
         data=kw["data_name"],

@@ -60,12 +60,15 @@ def sweep_report(out: str | Path, *, storage: str | None = None) -> tuple[list[s
 
 def trial_table(study: Any) -> list[str]:
     """One markdown row per trial: number, state, value, (FVD sweeps) diversity, last rung
-    step, parameters. A trial below the study's minimum diversity shows its own figure (Optuna
-    holds the worst value for it) and a mark."""
+    (its step; its number under a time budget, then with the trial's steps and seconds per
+    step), parameters. A trial below the study's minimum diversity shows its own figure
+    (Optuna holds the worst value for it) and a mark."""
     names = sorted({name for t in study.get_trials(deepcopy=False) for name in t.params})
     definition = study.user_attrs.get("definition", {})
     key = _diversity_objective(definition)
-    columns = ["trial", "state", "value", *(["diversity"] if key else []), "rung", *names]
+    timed = definition.get("budget_minutes") is not None
+    columns = ["trial", "state", "value", *(["diversity"] if key else []), "rung"]
+    columns += [*(["steps", "s/step"] if timed else []), *names]
     lines = [
         "| " + " | ".join(columns) + " |",
         "|---:|---|---:|" + "---:|" * (len(columns) - 3),
@@ -92,7 +95,10 @@ def trial_table(study: Any) -> list[str]:
             cells.append(
                 "-" if diversity is None else _show(float(diversity)) + (" *" if below else "")
             )
-        cells += [str(rung), *(_show(t.params[n]) if n in t.params else "-" for n in names)]
+        cells.append(str(rung))
+        if timed:
+            cells += [_show(t.user_attrs.get(name, "-")) for name in ("steps", "seconds_per_step")]
+        cells += [_show(t.params[n]) if n in t.params else "-" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
     if marked:
         lines.append(
@@ -136,7 +142,8 @@ def _plots(study: Any, folder: Path) -> list[Path]:
             continue
         path = folder / f"{name}.png"
         prepare_output(path)
-        with warnings.catch_warnings():
+        # Optuna's plots switch the process to the ggplot style: keep it to this figure.
+        with warnings.catch_warnings(), plt.rc_context():
             warnings.simplefilter("ignore")  # optuna marks its matplotlib plots experimental
             axes = make(study)
         figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure

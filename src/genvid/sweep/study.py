@@ -36,6 +36,15 @@ trial as good: not as the study's best, not in TPE's model of good configuration
 median pruner's bar (which may stop it, like any bad trial). A mark read only by genvid's report
 would leave all three fooled. The summary's best trial (the one to retrain with `--from-trial`)
 is the best of the trials not below the minimum.
+
+A time budget (`budget_minutes` instead of `budget_steps`): a wide model does fewer steps per
+minute than a narrow one, so equal steps give the slow configurations more time. Each trial
+first measures its own seconds per step on this machine (`seconds_per_step`: two short fresh
+runs of its configuration, whose difference leaves out what only the first steps cost), then
+trains as many steps as fit in the budget at that speed (at least `rungs`); the measuring is
+not counted in the budget. Its run's config.json records those steps.
+Rungs are reported to Optuna by their number (1..rungs), not their step, so the median pruner
+compares trials at equal fractions of equal times.
 """
 
 from __future__ import annotations
@@ -46,12 +55,13 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -94,6 +104,10 @@ ADVERSARIAL_OWNED = ("lr", "optimizer", "weight_decay")
 INTERRUPTED = 130  # a worker's exit code after SIGINT (128 + 2, as a shell reports it)
 # Errors a worker process reports to the parent in one line (anything else is a bug: traceback).
 REPORTED = (ValueError, OSError, ImportError, MemoryError, SweepError, NonFiniteLossError)
+# A time budget's measurement: fresh runs of W and W + K steps; their difference is K steps
+# without the one-off costs of a run's first steps (allocations, torch.compile), which both pay.
+CALIBRATION_WARMUP = 2  # W
+CALIBRATION_STEPS = 8  # K: enough steps to time, few enough to cost little beside the budget
 
 
 @dataclass(frozen=True)
@@ -107,7 +121,8 @@ class Sweep:
     preset: str
     space: SearchSpace
     trials: int  # finished trials the study should hold
-    budget_steps: int  # training steps of every trial
+    budget_steps: int | None = None  # training steps of every trial (or budget_minutes)
+    budget_minutes: float | None = None  # or: training minutes of every trial at its own speed
     rungs: int = 4  # evaluations per trial (at budget * k / rungs), reported to the pruner
     train: dict[str, Any] | None = None  # fixed training options (batch size, precision, ...)
     data: str | None = None  # None: the preset's
@@ -122,7 +137,12 @@ class Sweep:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        if self.rungs > self.budget_steps:
+        if (self.budget_steps is None) == (self.budget_minutes is None):
+            raise ValueError("give exactly one of --budget-steps and --budget-minutes")
+        minutes = self.budget_minutes
+        if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+            raise ValueError(f"--budget-minutes must be a positive number, got {minutes}")
+        if self.budget_steps is not None and self.rungs > self.budget_steps:
             raise ValueError(f"--rungs {self.rungs} exceeds --budget-steps {self.budget_steps}")
         if "valid" not in gdata.splits(self.data_name):
             raise ValueError(
@@ -195,14 +215,14 @@ class Sweep:
         stored = asdict(self)
         stored["space"] = self.space.describe()
         stored.pop("trials")  # asking for more trials continues the same study
-        if self.min_diversity is None:  # as studies made before the option were stored
-            stored.pop("min_diversity")
+        for name in ("budget_minutes", "min_diversity"):
+            if stored[name] is None:  # as studies made before the option were stored
+                stored.pop(name)
         return json.loads(json.dumps(stored))
 
-    def rung_steps(self) -> list[int]:
-        return sorted(
-            {max(1, self.budget_steps * k // self.rungs) for k in range(1, self.rungs + 1)}
-        )
+    def rung_steps(self, steps: int) -> list[int]:
+        """The steps of rungs 1..rungs of a trial of `steps` steps (distinct: steps >= rungs)."""
+        return [steps * k // self.rungs for k in range(1, self.rungs + 1)]
 
 
 def check_min_diversity(preset: str, fixed: dict[str, Any], value: float | None) -> None:
@@ -335,6 +355,8 @@ def _fail_abandoned_trials(study, out: Path) -> None:  # noqa: ANN001
         lock = _lock_path(out, trial.number)
         if lock.exists():
             dead = not is_held(lock)
+            if dead:  # a time budget's measuring runs, if it was killed while it measured
+                shutil.rmtree(_scratch_path(out, trial.number), ignore_errors=True)
         else:
             started = trial.datetime_start or datetime.now()
             silent = (datetime.now() - started).total_seconds() > GRACE_S
@@ -348,6 +370,10 @@ def _fail_abandoned_trials(study, out: Path) -> None:  # noqa: ANN001
 
 def _lock_path(out: Path, number: int) -> Path:
     return out / "trials" / f".{number:04d}.lock"
+
+
+def _scratch_path(out: Path, number: int) -> Path:
+    return out / "trials" / f".calibrate-{number:04d}"
 
 
 def _run_workers(sweep: Sweep, out: Path, url: str, workers: int) -> None:
@@ -628,33 +654,44 @@ def _sampler(seed: int, number: int):  # noqa: ANN202 (an optuna sampler)
 
 
 def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an optuna.Trial)
-    """Train the trial's run rung by rung, evaluating on the validation split after each."""
+    """Train the trial's run rung by rung, evaluating on the validation split after each; with
+    a time budget, measure its speed first to know its steps."""
     import optuna
 
     values = {param.name: param.suggest(trial) for param in sweep.space.params}
     model_overrides, train_overrides = sweep.space.split(values)
     run_dir = out / "trials" / f"{trial.number:04d}"
     trial.set_user_attr("run_dir", str(run_dir))
-    options = {
-        **(sweep.train or {}),
-        **train_overrides,
-        "steps": sweep.budget_steps,
-        "seed": sweep.seed,
-        "checkpoint_every": sweep.budget_steps,
-    }
-    run = runs.Run.new(
-        sweep.preset,
-        overrides=model_overrides,
-        data=sweep.data,
-        root=sweep.root,
-        train=options,
-        holdout=True,
-    )
+
+    def new_run(steps: int) -> runs.Run:
+        options = {
+            **(sweep.train or {}),
+            **train_overrides,
+            "steps": steps,
+            "seed": sweep.seed,
+            "checkpoint_every": steps,
+        }
+        return runs.Run.new(
+            sweep.preset,
+            overrides=model_overrides,
+            data=sweep.data,
+            root=sweep.root,
+            train=options,
+            holdout=True,
+        )
+
+    steps = sweep.budget_steps
+    if steps is None:
+        seconds = seconds_per_step(new_run, _scratch_path(out, trial.number))
+        steps = max(sweep.rungs, math.floor(sweep.budget_minutes * 60 / seconds))
+        trial.set_user_attr("seconds_per_step", seconds)
+        trial.set_user_attr("steps", steps)
+    run = new_run(steps)
     judge = run.protocol
     key, direction = judge.objective
     value = float("nan")
-    for rung, stop in enumerate(sweep.rung_steps()):
-        if rung == 0:
+    for rung, stop in enumerate(sweep.rung_steps(steps), 1):
+        if rung == 1:
             runs.start_run(run, run_dir, stop_at=stop)
         else:
             runs.resume_run(run_dir, {}, stop_at=stop)
@@ -670,10 +707,34 @@ def _run_trial(sweep: Sweep, out: Path, trial) -> float:  # noqa: ANN001 (an opt
         if hasattr(judge, "diversity_of"):
             diversity = judge.diversity_of(report)
             value = _constrained(trial, value, diversity, key, direction, sweep.min_diversity)
-        trial.report(value, stop)
-        if stop < sweep.budget_steps and trial.should_prune():  # a finished trial counts
+        # Steps differ between the trials of a time budget: the pruner compares rung numbers.
+        trial.report(value, stop if sweep.budget_minutes is None else rung)
+        if stop < steps and trial.should_prune():  # a finished trial counts
             raise optuna.TrialPruned()
     return value
+
+
+def seconds_per_step(new_run: Callable[[int], runs.Run], scratch: Path) -> float:
+    """Training seconds per step of the run `new_run(steps)` makes, on this machine.
+
+    Two fresh runs in `scratch` (removed afterwards, also on error), of W + K and of W steps:
+    (wall(W + K) - wall(W)) / K, each the wall time `fit` measures (building the data set is
+    not in it). The longer run goes first: what a process pays only once (its first
+    allocations of a shape) then lengthens the longer run, an error towards fewer steps than
+    the budget, not more. Timer noise larger than K steps (the longer run not slower) falls
+    back to the longer run's mean step, an over-estimate too.
+    """
+    walls = {}
+    try:
+        for steps in (CALIBRATION_WARMUP + CALIBRATION_STEPS, CALIBRATION_WARMUP):
+            shutil.rmtree(scratch, ignore_errors=True)
+            walls[steps] = runs.start_run(new_run(steps), scratch).wall_time_s
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    longer, shorter = walls[CALIBRATION_WARMUP + CALIBRATION_STEPS], walls[CALIBRATION_WARMUP]
+    if longer <= shorter:
+        return longer / (CALIBRATION_WARMUP + CALIBRATION_STEPS)
+    return (longer - shorter) / CALIBRATION_STEPS
 
 
 def _constrained(
@@ -728,10 +789,11 @@ def check_trial_to_retrain(trial_dir: Path) -> None:
             "retrain a complete trial (genvid sweep-report lists them)"
         )
     if state == optuna.trial.TrialState.PRUNED:
-        step = max(trial.intermediate_values) if trial.intermediate_values else 0
-        print(
-            f"genvid: warning: {where} was pruned at step {step} (worse than the median of its "
-            "rung); retraining it anyway",
+        at = max(trial.intermediate_values) if trial.intermediate_values else 0
+        timed = study.user_attrs.get("definition", {}).get("budget_minutes") is not None
+        print(  # a time budget's trials report rung numbers, a step budget's steps
+            f"genvid: warning: {where} was pruned at {'rung' if timed else 'step'} {at} (worse "
+            "than the median of its rung); retraining it anyway",
             file=sys.stderr,
         )
     elif state == optuna.trial.TrialState.RUNNING:
