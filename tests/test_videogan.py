@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from tiny_models import ClipStream
 
 from genvid.data import TensorStream
@@ -20,7 +21,7 @@ from genvid.models.videogan import (
     generator_loss,
     gradient_penalty,
 )
-from genvid.nn.critic3d import VideoCritic, steps_after_convolutions
+from genvid.nn.critic3d import SpaceToDepthConv3d, VideoCritic, steps_after_convolutions
 from genvid.presets import create, update
 from genvid.protocols import VideoFVD
 from genvid.protocols.fvd import real_subsets
@@ -52,6 +53,29 @@ def test_shapes_of_samples_clips_and_critic_scores():
         VideoGANConfig(frames=8)
     with pytest.raises(ValueError, match=r"uint8 clips \[B, >=20, 1, 64, 64\]"):
         model(torch.zeros(2, 10, 1, 64, 64, dtype=torch.uint8), phase="critic", draws={})
+
+
+@pytest.mark.parametrize("channels,size", [(1, (16, 64, 64)), (3, (6, 10, 8)), (2, (5, 8, 8))])
+def test_space_to_depth_convolution_equals_the_strided_one_and_its_penalty_gradients(
+    channels, size
+):
+    """The critic's first layer, in float64: scores, the gradient penalty (the input gradient)
+    and the gradients of its weights through that penalty, against `F.conv3d` with the same
+    parameters; an odd size (5 frames) takes the plain path."""
+    torch.manual_seed(0)
+    layer = SpaceToDepthConv3d(channels, 4).double()
+    x = torch.randn(2, channels, *size, dtype=torch.float64, requires_grad=True)
+    results = []
+    for forward in (layer, lambda v: F.conv3d(v, layer.weight, layer.bias, stride=2, padding=1)):
+        out = forward(x)
+        (slope,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+        penalty = (slope.flatten(1).norm(dim=1) - 1).square().mean()
+        weight_grad, bias_grad = torch.autograd.grad(
+            out.sum() + penalty, [layer.weight, layer.bias]
+        )
+        results.append((out, slope, weight_grad, bias_grad))
+    for ours, plain in zip(*results, strict=True):
+        torch.testing.assert_close(ours, plain, rtol=1e-10, atol=1e-10)
 
 
 def test_gradient_penalty_matches_a_float64_hand_computation():
