@@ -16,12 +16,14 @@ from genvid.presets import protocol
 from genvid.protocols import FramePrediction, ImageNLL, VideoFVD, VideoNLL
 
 # Every preset and the kind of evaluation its runs get. SRVP's Stochastic Moving MNIST presets
-# (`svg-lp-srvp`, `svg-fp-srvp`, `svg-det-srvp`, and any later `svg-*-srvp`) are matched by rule
-# instead: an SVG on a frame-prediction data set is judged by frame prediction.
+# (`svg-lp-srvp`, `svg-fp-srvp`, `svg-det-srvp`, their `-small` sizes, any later `svg-*-srvp`)
+# are matched by rule instead: an SVG on a frame-prediction data set is judged by frame
+# prediction.
 PROTOCOLS = {
     **dict.fromkeys(
         [
             "pixelcnn-mnist",
+            "pixelcnn-mnist-wide",
             "pixelcnn-cifar10",
             "row-lstm-mnist",
             "diagonal-bilstm-mnist",
@@ -48,7 +50,7 @@ PROTOCOLS = {
         VideoFVD,
     ),
 }
-SRVP_PRESET = re.compile(r"svg-[a-z]+-srvp")
+SRVP_PRESET = re.compile(r"svg-[a-z]+-srvp(-small)?")
 # What a sweep optimises under each protocol: likelihoods and FVD down, SSIM up.
 OBJECTIVES = {
     ImageNLL: ("nll_nats", "minimize"),
