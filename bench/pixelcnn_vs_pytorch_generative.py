@@ -71,16 +71,14 @@ from types import ModuleType
 
 import torch
 from peak_fraction import cpu_name
-from steptimer import DEFAULTS, seconds_per_step
+from sidebyside import GENVID_WAYS, Way, genvid_way, measure
 from torch import optim
 from torch.nn import functional as F
 from torch.nn import utils
 from torch.optim import lr_scheduler
-from torch.utils.flop_counter import FlopCounterMode
 
 import genvid
 from genvid.data import train_stream
-from genvid.train import train_step
 
 PRESET = "pixelcnn-mnist"
 # pixel_cnn.py's PixelCNN defaults; reproduce()'s optimiser and schedule
@@ -89,12 +87,6 @@ LR, LR_DECAY, MAX_NORM = 1e-3, 0.999977, 1e50
 PG_WAYS = {  # name: precision
     "pytorch-generative fp32": "fp32",
     "pytorch-generative bf16 autocast": "bf16",
-}
-GENVID_WAYS = {  # name: (precision, channels_last)
-    "genvid fp32": ("fp32", False),
-    "genvid fp32 channels_last": ("fp32", True),
-    "genvid bf16 autocast": ("bf16", False),
-    "genvid bf16 autocast channels_last": ("bf16", True),
 }
 
 
@@ -164,16 +156,6 @@ class PytorchGenerative:
         return {k: v.item() for k, v in metrics.items()}
 
 
-class Way:
-    """One thing to time: `step()` runs one training step and returns its scalars."""
-
-    def __init__(self, name: str, parameters: int, step, timed) -> None:
-        self.name, self.parameters, self.step, self.timed = name, parameters, step, timed
-        self.gflop = 0.0  # per image
-        self.first: dict[str, torch.Tensor | float] = {}
-        self.rates: list[float] = []
-
-
 def pg_way(
     name: str, precision: str, pixel_cnn: ModuleType, residual_channels: int, batch: torch.Tensor
 ) -> Way:
@@ -188,35 +170,6 @@ def pg_way(
         return (time.perf_counter() - start) / steps
 
     return Way(name, pg.parameters(), lambda: pg.train_one_batch(x), timed)
-
-
-def genvid_way(
-    name: str, precision: str, channels_last: bool, hidden: int, batch: torch.Tensor
-) -> Way:
-    torch.manual_seed(0)
-    model = genvid.create(
-        PRESET, hidden_channels=hidden, num_layers=N_RESIDUAL, output_channels=HEAD_CHANNELS
-    )
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        batch = batch.contiguous(memory_format=torch.channels_last)
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-
-    def step() -> dict[str, torch.Tensor]:
-        return train_step(
-            model,
-            batch,
-            optimizer,
-            precision=precision,
-            grad_clip=DEFAULTS.grad_clip,
-            clip_mode=DEFAULTS.grad_clip_mode,
-        )
-
-    def timed(steps: int) -> float:
-        return seconds_per_step(model, batch, optimizer, steps=steps, warmup=0, precision=precision)
-
-    return Way(name, sum(p.numel() for p in model.parameters()), step, timed)
 
 
 def main() -> None:
@@ -244,15 +197,15 @@ def main() -> None:
     batch = train_stream("binarized-mnist", seed=0).batch(0, args.batch)
     pixel_cnn = load_pixel_cnn(args.pg_repo)
     ways = [pg_way(name, how, pixel_cnn, width, batch) for name, how in PG_WAYS.items()]
-    ways += [genvid_way(name, *how, width, batch) for name, how in GENVID_WAYS.items()]
-    for way in ways:
-        with FlopCounterMode(display=False) as counter:
-            way.first = way.step()
-        way.gflop = counter.get_total_flops() / 1e9 / len(batch)
-        way.step()  # warm-up
-    for _ in range(args.rounds):
-        for way in ways:
-            way.rates.append(len(batch) / way.timed(args.steps))
+    for name, (precision, channels_last) in GENVID_WAYS.items():
+        torch.manual_seed(0)
+        model = genvid.create(
+            PRESET, hidden_channels=width, num_layers=N_RESIDUAL, output_channels=HEAD_CHANNELS
+        )
+        ways.append(
+            genvid_way(name, model, batch, precision=precision, channels_last=channels_last, lr=LR)
+        )
+    measure(ways, len(batch), rounds=args.rounds, steps=args.steps)
 
     print(f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(

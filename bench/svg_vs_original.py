@@ -50,24 +50,16 @@ from types import ModuleType
 
 import torch
 from peak_fraction import cpu_name
-from steptimer import DEFAULTS, seconds_per_step
+from sidebyside import GENVID_WAYS, Way, genvid_way, measure
 from torch import nn, optim
-from torch.utils.flop_counter import FlopCounterMode
 
 import genvid
 from genvid.data import train_stream
-from genvid.train import train_step
 
 PRESET = "svg-lp-smmnist"
 # train_svg_lp.py's options at the paper's size (its defaults but the batch)
 G_DIM, Z_DIM, RNN_SIZE, N_PAST, N_FUTURE, BETA, LR = 128, 10, 256, 5, 10, 1e-4, 2e-3
 PREDICTOR_LAYERS, POSTERIOR_LAYERS, PRIOR_LAYERS, CHANNELS = 2, 1, 1, 1
-GENVID_WAYS = {  # name: (precision, channels_last)
-    "genvid fp32": ("fp32", False),
-    "genvid fp32 channels_last": ("fp32", True),
-    "genvid bf16": ("bf16", False),
-    "genvid bf16 channels_last": ("bf16", True),
-}
 
 
 def load_module(path: Path, name: str) -> ModuleType:
@@ -188,16 +180,6 @@ class Original:
         return {"loss": loss.detach(), "mse": mse.detach(), "kl": kld.detach()}
 
 
-class Way:
-    """One thing to time: `step()` runs one training step and returns its scalars."""
-
-    def __init__(self, name: str, parameters: int, step, timed) -> None:
-        self.name, self.parameters, self.step, self.timed = name, parameters, step, timed
-        self.gflop = 0.0  # per sequence
-        self.first: dict[str, torch.Tensor] = {}
-        self.rates: list[float] = []
-
-
 def original_way(svg_repo: Path, batch: torch.Tensor) -> Way:
     torch.manual_seed(0)
     original = Original(svg_repo, len(batch))
@@ -215,30 +197,6 @@ def original_way(svg_repo: Path, batch: torch.Tensor) -> Way:
     )
 
 
-def genvid_way(name: str, precision: str, channels_last: bool, batch: torch.Tensor) -> Way:
-    torch.manual_seed(0)
-    model = genvid.create(PRESET)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.999))
-
-    def step() -> dict[str, torch.Tensor]:
-        return train_step(
-            model,
-            batch,
-            optimizer,
-            precision=precision,
-            grad_clip=DEFAULTS.grad_clip,
-            clip_mode=DEFAULTS.grad_clip_mode,
-        )
-
-    def timed(steps: int) -> float:
-        return seconds_per_step(model, batch, optimizer, steps=steps, warmup=0, precision=precision)
-
-    return Way(name, sum(p.numel() for p in model.parameters()), step, timed)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -253,15 +211,13 @@ def main() -> None:
 
     batch = train_stream("moving-mnist-stochastic", seed=0).batch(0, args.batch)
     ways = [original_way(args.svg_repo, batch)]
-    ways += [genvid_way(name, *how, batch) for name, how in GENVID_WAYS.items()]
-    for way in ways:
-        with FlopCounterMode(display=False) as counter:
-            way.first = way.step()
-        way.gflop = counter.get_total_flops() / 1e9 / len(batch)
-        way.step()  # warm-up
-    for _ in range(args.rounds):
-        for way in ways:
-            way.rates.append(len(batch) / way.timed(args.steps))
+    for name, (precision, channels_last) in GENVID_WAYS.items():
+        torch.manual_seed(0)
+        model = genvid.create(PRESET)
+        ways.append(
+            genvid_way(name, model, batch, precision=precision, channels_last=channels_last, lr=LR)
+        )
+    measure(ways, len(batch), rounds=args.rounds, steps=args.steps)
 
     print(f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print(
