@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -71,7 +70,7 @@ from types import ModuleType
 
 import torch
 from peak_fraction import cpu_name
-from sidebyside import GENVID_WAYS, Way, genvid_way, measure
+from sidebyside import GENVID_WAYS, Way, genvid_way, measure, print_tables
 from torch import optim
 from torch.nn import functional as F
 from torch.nn import utils
@@ -213,25 +212,12 @@ def main() -> None:
         f"residual blocks, residual_channels = hidden_channels = {width} ({2 * width}-map "
         f"stream); {args.rounds} rounds of {args.steps} timed steps, ways alternating\n"
     )
-    reference = statistics.median(ways[0].rates)
-    print(
-        "| way | parameters | GFLOP per image | images/s per round | median "
-        "| ratio to pytorch-generative fp32 |"
+    print_tables(
+        ways,
+        example="image",
+        reference="pytorch-generative fp32",
+        scalars={"first step's loss (nats per image)": "loss", "its gradient norm": "grad_norm"},
     )
-    print("|---|---:|---:|---|---:|---:|")
-    for way in ways:
-        median = statistics.median(way.rates)
-        rounds = ", ".join(f"{r:.2f}" for r in way.rates)
-        print(
-            f"| {way.name} | {way.parameters:,} | {way.gflop:.2f} | {rounds} | {median:.2f} "
-            f"| {median / reference:.2f}x |"
-        )
-    print("\n| way | GFLOP/s (median) | first step's loss (nats per image) | its gradient norm |")
-    print("|---|---:|---:|---:|")
-    for way in ways:
-        rate = way.gflop * statistics.median(way.rates)
-        loss, norm = (float(way.first[key]) for key in ("loss", "grad_norm"))
-        print(f"| {way.name} | {rate:.1f} | {loss:.2f} | {norm:.4g} |")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ alternate within every round, so the machine's drift hits all alike (`svg_vs_ori
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -81,3 +82,27 @@ def measure(ways: list[Way], examples: int, *, rounds: int, steps: int) -> None:
     for _ in range(rounds):
         for way in ways:
             way.rates.append(examples / way.timed(steps))
+
+
+def print_tables(ways: list[Way], *, example: str, reference: str, scalars: dict[str, str]) -> None:
+    """The rates table (each round, the median, the ratio to `ways[0]`, called `reference`) and
+    each way's GFLOP/s with the first step's `scalars` ({column: key, formatted %.5g})."""
+    first = statistics.median(ways[0].rates)
+    print(
+        f"| way | parameters | GFLOP per {example} | {example}s/s per round | median "
+        f"| ratio to {reference} |"
+    )
+    print("|---|---:|---:|---|---:|---:|")
+    for way in ways:
+        median = statistics.median(way.rates)
+        rounds = ", ".join(f"{r:.2f}" for r in way.rates)
+        print(
+            f"| {way.name} | {way.parameters:,} | {way.gflop:.2f} | {rounds} | {median:.2f} "
+            f"| {median / first:.2f}x |"
+        )
+    print("\n| way | GFLOP/s (median) | " + " | ".join(scalars) + " |")
+    print("|---|---:|" + "---:|" * len(scalars))
+    for way in ways:
+        rate = way.gflop * statistics.median(way.rates)
+        values = " | ".join(f"{float(way.first[key]):.5g}" for key in scalars.values())
+        print(f"| {way.name} | {rate:.1f} | {values} |")

@@ -43,14 +43,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import time
 from pathlib import Path
 from types import ModuleType
 
 import torch
 from peak_fraction import cpu_name
-from sidebyside import GENVID_WAYS, Way, genvid_way, measure
+from sidebyside import GENVID_WAYS, Way, genvid_way, measure, print_tables
 from torch import nn, optim
 
 import genvid
@@ -224,25 +223,12 @@ def main() -> None:
         f"SVG-LP training step, batch {args.batch} x {batch.shape[1]} frames of Stochastic "
         f"Moving MNIST; {args.rounds} rounds of {args.steps} timed steps, ways alternating\n"
     )
-    reference = statistics.median(ways[0].rates)
-    print(
-        "| way | parameters | GFLOP per sequence | sequences/s per round | median "
-        "| ratio to the original |"
+    print_tables(
+        ways,
+        example="sequence",
+        reference="the original",
+        scalars={"first step's loss": "loss", "its mse": "mse", "its kl": "kl"},
     )
-    print("|---|---:|---:|---|---:|---:|")
-    for way in ways:
-        median = statistics.median(way.rates)
-        rounds = ", ".join(f"{r:.2f}" for r in way.rates)
-        print(
-            f"| {way.name} | {way.parameters:,} | {way.gflop:.2f} | {rounds} | {median:.2f} "
-            f"| {median / reference:.2f}x |"
-        )
-    print("\n| way | GFLOP/s (median) | first step's loss | its mse | its kl |")
-    print("|---|---:|---:|---:|---:|")
-    for way in ways:
-        rate = way.gflop * statistics.median(way.rates)
-        loss, mse, kl = (float(way.first[key]) for key in ("loss", "mse", "kl"))
-        print(f"| {way.name} | {rate:.1f} | {loss:.4f} | {mse:.4f} | {kl:.4f} |")
 
 
 if __name__ == "__main__":
