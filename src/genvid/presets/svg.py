@@ -35,14 +35,13 @@ SVG_RECIPE = "SVG's code: edenton/svg train_svg_lp.py's defaults (Adam beta1 0.9
 # core-hours of bf16 on one AMD EPYC core, 256,000 sequences: 4 % of the paper's budget).
 SMMNIST_SMALL = dict(SMMNIST, hidden_channels=32)
 CPU_TRAIN = dict(
+    SVG_TRAIN,
     lr=1e-3,
     batch_size=16,
-    grad_clip=None,
     lr_schedule="cosine",
     warmup_steps=200,
     precision="bf16",
     steps=16_000,
-    channels_last=True,
 )
 CPU_RECIPE = (
     "SVG's Adam at batch 16 and half its lr, cosine decay, bf16: a 4-core-hour CPU budget "

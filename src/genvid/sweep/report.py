@@ -29,6 +29,7 @@ from genvid.sweep.study import (
     require_optuna,
     state_of,
     summary,
+    time_budgeted,
 )
 
 PLOTS = ("history", "importances", "slice")
@@ -66,7 +67,7 @@ def trial_table(study: Any) -> list[str]:
     names = sorted({name for t in study.get_trials(deepcopy=False) for name in t.params})
     definition = study.user_attrs.get("definition", {})
     key = _diversity_objective(definition)
-    timed = definition.get("budget_minutes") is not None
+    timed = time_budgeted(study)
     columns = ["trial", "state", "value", *(["diversity"] if key else []), "rung"]
     columns += [*(["steps", "s/step"] if timed else []), *names]
     lines = [

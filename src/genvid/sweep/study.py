@@ -372,6 +372,12 @@ def _lock_path(out: Path, number: int) -> Path:
     return out / "trials" / f".{number:04d}.lock"
 
 
+def time_budgeted(study) -> bool:  # noqa: ANN001 (an optuna.Study)
+    """Whether the stored sweep gave its trials a time budget: their rungs are then reported
+    by number, not by step, and each trial has its own steps."""
+    return study.user_attrs.get("definition", {}).get("budget_minutes") is not None
+
+
 def _scratch_path(out: Path, number: int) -> Path:
     return out / "trials" / f".calibrate-{number:04d}"
 
@@ -790,10 +796,10 @@ def check_trial_to_retrain(trial_dir: Path) -> None:
         )
     if state == optuna.trial.TrialState.PRUNED:
         at = max(trial.intermediate_values) if trial.intermediate_values else 0
-        timed = study.user_attrs.get("definition", {}).get("budget_minutes") is not None
-        print(  # a time budget's trials report rung numbers, a step budget's steps
-            f"genvid: warning: {where} was pruned at {'rung' if timed else 'step'} {at} (worse "
-            "than the median of its rung); retraining it anyway",
+        unit = "rung" if time_budgeted(study) else "step"
+        print(
+            f"genvid: warning: {where} was pruned at {unit} {at} (worse than the median of its "
+            "rung); retraining it anyway",
             file=sys.stderr,
         )
     elif state == optuna.trial.TrialState.RUNNING:
