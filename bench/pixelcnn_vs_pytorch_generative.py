@@ -70,7 +70,7 @@ from types import ModuleType
 
 import torch
 from peak_fraction import cpu_name
-from sidebyside import GENVID_WAYS, Way, genvid_way, measure, print_tables
+from sidebyside import Way, genvid_ways, measure, print_tables
 from torch import optim
 from torch.nn import functional as F
 from torch.nn import utils
@@ -196,14 +196,13 @@ def main() -> None:
     batch = train_stream("binarized-mnist", seed=0).batch(0, args.batch)
     pixel_cnn = load_pixel_cnn(args.pg_repo)
     ways = [pg_way(name, how, pixel_cnn, width, batch) for name, how in PG_WAYS.items()]
-    for name, (precision, channels_last) in GENVID_WAYS.items():
-        torch.manual_seed(0)
-        model = genvid.create(
+    ways += genvid_ways(
+        lambda: genvid.create(
             PRESET, hidden_channels=width, num_layers=N_RESIDUAL, output_channels=HEAD_CHANNELS
-        )
-        ways.append(
-            genvid_way(name, model, batch, precision=precision, channels_last=channels_last, lr=LR)
-        )
+        ),
+        batch,
+        lr=LR,
+    )
     measure(ways, len(batch), rounds=args.rounds, steps=args.steps)
 
     print(f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")

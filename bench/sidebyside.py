@@ -37,6 +37,20 @@ class Way:
     rates: list[float] = field(default_factory=list)  # examples/s, one per round
 
 
+def genvid_ways(
+    make_model: Callable[[], torch.nn.Module], batch: torch.Tensor, *, lr: float
+) -> list[Way]:
+    """One way per `GENVID_WAYS` entry, each a fresh `make_model()` drawn after seeding 0."""
+    ways = []
+    for name, (precision, channels_last) in GENVID_WAYS.items():
+        torch.manual_seed(0)
+        model = make_model()
+        ways.append(
+            genvid_way(name, model, batch, precision=precision, channels_last=channels_last, lr=lr)
+        )
+    return ways
+
+
 def genvid_way(
     name: str,
     model: torch.nn.Module,

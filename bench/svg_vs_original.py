@@ -49,7 +49,7 @@ from types import ModuleType
 
 import torch
 from peak_fraction import cpu_name
-from sidebyside import GENVID_WAYS, Way, genvid_way, measure, print_tables
+from sidebyside import Way, genvid_ways, measure, print_tables
 from torch import nn, optim
 
 import genvid
@@ -210,12 +210,7 @@ def main() -> None:
 
     batch = train_stream("moving-mnist-stochastic", seed=0).batch(0, args.batch)
     ways = [original_way(args.svg_repo, batch)]
-    for name, (precision, channels_last) in GENVID_WAYS.items():
-        torch.manual_seed(0)
-        model = genvid.create(PRESET)
-        ways.append(
-            genvid_way(name, model, batch, precision=precision, channels_last=channels_last, lr=LR)
-        )
+    ways += genvid_ways(lambda: genvid.create(PRESET), batch, lr=LR)
     measure(ways, len(batch), rounds=args.rounds, steps=args.steps)
 
     print(f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
