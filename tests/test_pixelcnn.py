@@ -25,6 +25,27 @@ def test_pixelcnn_is_causal_at_every_position_and_colour(channels, likelihood, m
     assert_raster_causal(model.params, x, per_value, max_value)
 
 
+def test_dropout_keeps_training_causal_and_leaves_evaluation_unchanged():
+    model = _tiny(channels=3, likelihood="categorical", dropout=0.5)
+    x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+
+    def params_with_one_mask(images):  # the same seed: the same dropout mask every call
+        torch.manual_seed(1)
+        return model.train().params(images)
+
+    assert_raster_causal(params_with_one_mask, x, model.likelihood.params_per_value, 255)
+    plain = _tiny(channels=3, likelihood="categorical")  # the same weights, no dropout
+    with torch.no_grad():
+        assert torch.equal(model.eval().params(x), plain.eval().params(x))
+        assert not torch.allclose(params_with_one_mask(x), plain.params(x))  # it does drop
+
+
+def test_dropout_outside_zero_to_one_is_refused():
+    for rate in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="dropout must be in"):
+            _tiny(dropout=rate)
+
+
 def _all_images(channels, height, width, values):
     dims = channels * height * width
     grid = torch.tensor(list(itertools.product(range(values), repeat=dims)), dtype=torch.uint8)

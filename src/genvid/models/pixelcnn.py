@@ -6,7 +6,8 @@ A 7x7 mask-A convolution, residual blocks of masked 3x3 mask-B convolutions (fig
 groups in every convolution so that R -> G -> B holds within a pixel.
 
 Deviations: `num_layers` counts residual blocks after the 7x7 layer; inputs are scaled to
-[-1, 1]; the masked kernels are stored cropped to their non-zero rows (`genvid.nn.masked`).
+[-1, 1]; the masked kernels are stored cropped to their non-zero rows (`genvid.nn.masked`);
+optional dropout in the residual blocks (`dropout`, default off) is PixelCNN++'s, not the paper's.
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ class PixelCNNConfig:
     first_kernel_size: int = 7  # the mask-A input layer's kernel
     kernel_size: int = 3  # the mask-B kernel inside each residual block
     output_channels: int = 32  # width of the two ReLU + 1x1 output layers
+    dropout: float = 0.0  # in each residual block while training (PixelCNN++'s regulariser)
 
     def __post_init__(self) -> None:
         positive = ("hidden_channels", "num_layers", "output_channels")
         check_config(
             self, at_least=dict.fromkeys(positive, 1), odd=("first_kernel_size", "kernel_size")
         )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if 2 * self.hidden_channels < self.channels or self.output_channels < self.channels:
             raise ValueError("hidden_channels and output_channels need >= 1 map per colour")
 
@@ -55,7 +59,9 @@ class PixelCNN(RasterModel):
         )
         self.blocks = nn.Sequential(
             *(
-                MaskedResidualBlock(h, config.kernel_size, color_groups=groups)
+                MaskedResidualBlock(
+                    h, config.kernel_size, color_groups=groups, dropout=config.dropout
+                )
                 for _ in range(config.num_layers)
             )
         )
