@@ -42,6 +42,7 @@ PROTOCOLS = {
     **dict.fromkeys(
         [
             "videogan-mmnist",
+            "videogan-mmnist-small",
             "videogan-mmnist-seed",
             "videogan-mmnist-ns",
             "videogan-mmnist-minimax",
