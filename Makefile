@@ -1,5 +1,5 @@
-# Two entry points: `make demo` (train, evaluate, sample PixelCNN on binarised MNIST) and
-# `make test`. Each creates .venv with the CPU build of torch when no torch is there.
+# Two entry points: `make demo` (train, evaluate, sample PixelCNN on binarised MNIST, then a GIF
+# from each shipped video model) and `make test`. Each creates .venv with the CPU build of torch when no torch is there.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -24,6 +24,10 @@ demo: setup
 		--checkpoint-every 500 --sample-every 500 --out $(DEMO_RUN)
 	$(BIN)/genvid eval $(DEMO_RUN)
 	$(BIN)/genvid sample $(DEMO_RUN) --n 36 --out $(DEMO_RUN)/samples.png
+	# then a GIF from each video model shipped in the package (`genvid info` lists them)
+	for name in $$($(BIN)/python -c "import genvid.pretrained as p; print(*p.video_names())"); do \
+		$(BIN)/genvid sample pretrained:$$name --n 4 --out $(DEMO_RUN)/$$name.gif || exit 1; \
+	done
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -200,7 +200,7 @@ def test_bad_input_gives_one_line_and_a_non_zero_exit(argv, message, capsys, tmp
 
 def test_bad_input_on_an_existing_run(trained_run, tmp_path, capsys):
     cases = [
-        (["sample", str(trained_run), "--out", str(tmp_path / "x.gif")], "write .png grids"),
+        (["sample", str(trained_run), "--out", str(tmp_path / "x.gif")], "writes .png samples"),
         (["sample", str(trained_run), "--out", str(tmp_path / "x.jpg")], "end in .png or .gif"),
         (["sample", str(trained_run), "--out", str(tmp_path / "x.png"), "--size", "9"], "HxW"),
         (["train", "pixelcnn-mnist", "--out", str(trained_run)], "already holds a run"),

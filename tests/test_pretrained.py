@@ -21,6 +21,9 @@ from genvid.cli import main
 from genvid.train.checkpoint import load_weights
 
 TINY = ["--set", "hidden_channels=4", "--set", "num_layers=1", "--set", "output_channels=4"]
+SVG_TINY = [
+    "--set", "hidden_channels=2", "--set", "g_dim=4", "--set", "z_dim=2", "--set", "rnn_size=4",
+]  # fmt: skip
 PACKAGE = pretrained.SHIPPED  # the package's own directory, before any test moves it
 BUDGET_BYTES = 30_000_000  # every shipped model together
 
@@ -32,10 +35,8 @@ def export(run_dir: Path, name: str, out_dir: Path, **options) -> Path:
         command="genvid train pixelcnn-mnist ... --steps 2",
         wall_time_s=1.5,
         hardware="2 CPU cores",
-        figure={"limit": 16},
-        check={"limit": 8},
         out_dir=out_dir,
-        **options,
+        **{"figure": {"limit": 16}, "check": {"limit": 8}, **options},
     )
 
 
@@ -53,6 +54,17 @@ def exported(trained, tmp_path_factory):
     directory = tmp_path_factory.mktemp("weights")
     export(trained, "tiny", directory)
     export(trained, "tiny-bf16", directory, dtype="bfloat16")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def exported_video(tmp_path_factory):
+    """A shipped directory holding a tiny SVG-LP (a video model) as `tiny-svg` beside `tiny`."""
+    directory = tmp_path_factory.mktemp("video-weights")
+    run_dir = tmp_path_factory.mktemp("video-runs") / "svg"
+    main(["train", "svg-lp-srvp", *SVG_TINY, "--steps", "1", "--batch-size", "2", "--out", run_dir])
+    few = {"limit": 2, "samples": 2}  # the interval over sequences needs two
+    export(run_dir, "tiny-svg", directory, figure=few, check=few)
     return directory
 
 
@@ -203,6 +215,22 @@ def test_sample_pretrained_writes_a_grid(shipped, tmp_path, capsys):
     assert Image.open(tmp_path / "s.png").size[0] > 28
 
 
+def test_the_demo_draws_a_gif_from_each_shipped_video_model_and_none_from_images(
+    exported, exported_video, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(pretrained, "SHIPPED", exported_video)
+    shutil.copytree(exported / "tiny", exported_video / "tiny", dirs_exist_ok=True)
+    assert pretrained.names() == ["tiny", "tiny-svg"]
+    assert pretrained.video_names() == ["tiny-svg"]
+    gif = tmp_path / "tiny-svg.gif"
+    code, out, err = run(["sample", "pretrained:tiny-svg", "--n", 1, "--out", gif], capsys)
+    assert code == 0, err
+    with Image.open(gif) as image:
+        assert image.n_frames == 25  # SRVP's 5 given frames and 20 predicted
+    code, out, err = run(["sample", "pretrained:tiny", "--out", tmp_path / "x.gif"], capsys)
+    assert code == 1 and "this model writes .png samples" in err
+
+
 def test_info_lists_the_shipped_models_with_their_figures(shipped, capsys):
     code, out, err = run(["info"], capsys)
     assert code == 0, err
@@ -273,6 +301,19 @@ SHIPPED_NAMES = pretrained.names() or [
 @pytest.mark.parametrize("name", SHIPPED_NAMES)
 def test_a_shipped_model_reaches_its_cards_check(name):
     reaches_its_check(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    pretrained.video_names()
+    or [pytest.param(None, marks=pytest.mark.skip(reason="no video model ships yet"))],
+)
+def test_a_shipped_video_model_draws_the_demos_gif(name, tmp_path, capsys):
+    gif = tmp_path / f"{name}.gif"
+    code, out, err = run(["sample", f"pretrained:{name}", "--n", 1, "--out", gif], capsys)
+    assert code == 0, err
+    with Image.open(gif) as image:
+        assert image.n_frames > 1
 
 
 def test_the_shipped_weights_fit_the_size_budget():

@@ -82,6 +82,12 @@ def names() -> list[str]:
     return sorted(p.name for p in SHIPPED.iterdir() if _NAME.fullmatch(p.name) and is_pretrained(p))
 
 
+def video_names() -> list[str]:
+    """The shipped models that draw videos (their protocol writes GIFs), sorted: `make demo`
+    ends with one GIF from each."""
+    return [n for n in names() if ".gif" in runs.Run.load(SHIPPED / n).protocol.sample_formats]
+
+
 def path(name: str) -> Path:
     """The directory of shipped model `name` (a run directory the commands take as it is)."""
     shipped = names()

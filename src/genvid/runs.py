@@ -365,7 +365,8 @@ def sample_run(
     options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Draw samples from the run's model as its preset's protocol says and write them to `out`
-    (image models: a PNG grid; video models: continued test videos, GIF or PNG grid).
+    (image models: a PNG grid; video models: continued test videos or clips, GIF or PNG grid:
+    the protocol's `sample_formats`).
 
     `options` are the sampler options given, by their command-line names (`temperature`,
     `complete`, ...): the protocol's `sampler_options` declares which it takes."""
@@ -373,9 +374,12 @@ def sample_run(
         raise ValueError(f"--out must end in .png or .gif, got {out}")
     if count < 1:
         raise ValueError(f"--n must be >= 1, got {count}")
-    prepare_output(out)  # before minutes of sampling, not after
     torch_device = resolve_device(device)
     model, run, _ = load_run_model(run_dir, torch_device)
+    formats = run.protocol.sample_formats
+    if out.suffix.lower() not in formats:
+        raise ValueError(f"this model writes {' or '.join(formats)} samples; got --out {out}")
+    prepare_output(out)  # before minutes of sampling, not after
     request = SampleRequest(
         out=out,
         count=count,

@@ -18,7 +18,7 @@ Sampler = Callable[[nn.Module], Tensor]  # model -> uint8 samples for TensorBoar
 class SampleRequest:
     """What `genvid sample` asks of every protocol, and the protocol's own sampler options."""
 
-    out: Path  # .png or .gif
+    out: Path  # one of the protocol's `sample_formats`
     count: int  # images to draw, or test videos to continue
     steps: int | None  # frames to generate (video protocols); None: the protocol's own
     size: tuple[int, int] | None  # --size HxW (image protocols); None: not given
@@ -56,6 +56,9 @@ class Protocol(_Interface):
     objective: tuple[str, str]  # (report key, "minimize" or "maximize"): what a sweep optimises
     model_contract: ClassVar[type]  # the typing.Protocol of what it calls on a model
     sampler_options: ClassVar[type | None]  # its own `genvid sample` options (a dataclass)
+    # what `genvid sample --out` may write, the first the one a demo asks for: images are
+    # still, so an image protocol writes (".png",); a video one (".gif", ".png")
+    sample_formats: ClassVar[tuple[str, ...]]
 
     def evaluate(
         self,

@@ -85,6 +85,7 @@ class VideoFVD:
     objective: tuple[str, str] = ("fvd", "minimize")  # what a sweep optimises
     model_contract: ClassVar[type] = ClipGenerator
     sampler_options: ClassVar[None] = None  # draws with no options of its own
+    sample_formats: ClassVar[tuple[str, ...]] = (".gif", ".png")
 
     def evaluate(
         self,

@@ -57,6 +57,7 @@ class ImageNLL:
     objective: tuple[str, str] = ("nll_nats", "minimize")  # what a sweep optimises
     model_contract: ClassVar[type] = ImageModel
     sampler_options: ClassVar[type] = AutoregressiveSampling
+    sample_formats: ClassVar[tuple[str, ...]] = (".png",)
 
     def evaluate(
         self, model: ImageModel, examples: Tensor, *, data: str, batch_size, samples, device, seed
@@ -79,8 +80,6 @@ class ImageNLL:
         return lines
 
     def sample(self, model: ImageModel, request: SampleRequest, videos) -> Any:
-        if request.out.suffix.lower() != ".png":
-            raise ValueError("image models write .png grids; use --out FILE.png")
         if request.steps is not None:
             raise ValueError("--steps applies to video models; an image model draws images")
         options: AutoregressiveSampling = request.options

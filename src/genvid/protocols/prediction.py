@@ -72,6 +72,7 @@ class FramePrediction:
     objective: tuple[str, str] = ("ssim", "maximize")  # what a sweep optimises
     model_contract: ClassVar[type] = Predictor
     sampler_options: ClassVar[None] = None  # draws with no options of its own
+    sample_formats: ClassVar[tuple[str, ...]] = (".gif", ".png")
 
     def evaluate(
         self, model: Predictor, examples: Tensor, *, data: str, batch_size, samples, device, seed

@@ -73,6 +73,7 @@ class VideoNLL:
     objective: tuple[str, str] = ("nll_nats_per_frame", "minimize")  # what a sweep optimises
     model_contract: ClassVar[type] = VideoModel
     sampler_options: ClassVar[type] = AutoregressiveSampling
+    sample_formats: ClassVar[tuple[str, ...]] = (".gif", ".png")
 
     def evaluate(
         self, model: VideoModel, examples: Tensor, *, data: str, batch_size, samples, device, seed
