@@ -6,9 +6,8 @@ Every `log_every` updates `fit` logs `train/examples_per_s` for the interval sin
 so the interval took `log_every * batch_size / examples_per_s` seconds (its first interval
 includes the process's start-up). TensorBoard drops the intervals a resumed run trained again
 after its last checkpoint, so the sum is the time of the updates the weights hold; the time
-lost to repeating them is not counted. Prints one row per run: updates, hours of training,
-the median and range of examples/s (wall time: the
-threads a run used are not logged).
+lost to repeating them is not counted. Prints one row per run: updates, wall hours of
+training (the threads a run used are not logged) and the median and range of examples/s.
 
     python bench/training_time.py runs/long/svg-lp-small runs/long/gan-small
 """
