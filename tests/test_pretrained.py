@@ -201,6 +201,7 @@ def test_eval_pretrained_reproduces_the_cards_figure_and_writes_nothing_there(
         assert out.strip().endswith(f"{name}.json")
         report = json.loads((tmp_path / f"{name}.json").read_text())
         assert report[figure["metric"]] == figure["value"]  # the same figure, exactly
+        assert report == figure["report"]  # and the card holds all of the report
         assert report["protocol"]["checkpoint_step"] == 2
     assert files_of(shipped) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-bf16.json", "tiny.json"]

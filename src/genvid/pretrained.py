@@ -49,6 +49,9 @@ _EVALUATION = {
     "seed": (int,),
     "device": (str,),
     "command": (str,),  # `genvid eval pretrained:NAME ...`, which gives `value`
+    # the evaluation's whole report, as `genvid eval --out` writes it: the protocol's other
+    # figures (PSNR beside SSIM, diversity beside FVD), intervals, baselines, per-step curves
+    "report": (dict,),
 }
 # Every key of card.json and its types (a nested dict: an object's own keys).
 CARD_FIELDS: dict[str, Any] = {
@@ -254,6 +257,7 @@ def _evaluate(
         "seed": options.get("seed", 0),
         "device": device,
         "command": " ".join(["genvid eval", PREFIX + name, *flags, "--device", device]),
+        "report": report,
     }
 
 
