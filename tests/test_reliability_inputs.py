@@ -216,7 +216,7 @@ def test_a_sample_sheet_of_many_videos_is_predicted_in_bounded_chunks(monkeypatc
     from genvid.protocols import FramePrediction, prediction
     from genvid.protocols.base import SampleRequest
 
-    monkeypatch.setattr(prediction, "SHEET_PASS", 25)  # 2 videos x 10 samples per call
+    monkeypatch.setattr(prediction, "FRAMES_PER_PASS", 25)  # 2 videos x 10 samples per call
     sheets = []
     monkeypatch.setattr(prediction, "save_video_gif", lambda *args: sheets.append(args))
     videos = regenerate_test_set(5, stochastic=True)[..., :16, :16]  # (5, 25, 1, 16, 16)

@@ -32,11 +32,10 @@ from genvid.models.base import eval_mode
 from genvid.protocols.base import Sampler, SampleRequest, no_size
 from genvid.viz import BASELINE_STYLES, plot_frame_prediction, save_image_grid, save_video_gif
 
-FRAMES_PER_PASS = 200  # sequences x samples predicted in one call (bounded memory)
+# sequences x samples predicted in one call, by the evaluation and by `genvid sample`'s sheet
+# (bounded memory: 16 videos x 100 samples in one call took 23 GB for svg-lp-srvp-small)
+FRAMES_PER_PASS = 200
 SHOWN_SAMPLES = 3  # random samples beside the best one in `genvid sample`
-# predictions per call in `genvid sample`: 2 videos x 100 samples. 16 x 100 in one call (the
-# default --n) took 23 GB for svg-lp-srvp-small and was killed by the kernel.
-SHEET_PASS = 200
 TRAINING_VIDEOS = 2  # TensorBoard: predictions for the first sequences of the training stream
 METRICS = (("ssim", ssim), ("psnr", psnr))
 BASELINES = {"black": "black frame", "copy-last": "copy last"}  # report key -> summary label
@@ -194,9 +193,9 @@ class FramePrediction:
         device = next(model.parameters()).device
         shown = []  # per chunk of videos: the best sample, then the first few after the first
         with eval_mode(model), torch.no_grad():
-            # chunks of whole videos, at most SHEET_PASS predictions each: memory stays bounded
+            # chunks of whole videos, at most FRAMES_PER_PASS predictions each: memory stays bounded
             # however many videos are asked for; only the drawn columns are kept
-            chunk = max(1, SHEET_PASS // n)
+            chunk = max(1, FRAMES_PER_PASS // n)
             for first in range(0, len(given), chunk):
                 part = slice(first, first + chunk)
                 b = len(context[part])
